@@ -1,0 +1,231 @@
+"""JSON Lines <-> protobuf codec for the ingestion contract.
+
+The rules come from the proto descriptors and their `(distillguard.v1.rules)` options, so
+protos/distillguard/v1/events.proto stays the single source of truth: field names, types,
+enum words (the lowercase suffix after the enum's prefix), required fields, length bounds and
+non-negative numbers. Decoding is strict: unknown fields, wrong JSON types, unparseable
+times, oversize strings and negative counts raise InvalidEvent with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Final, Literal
+
+import orjson
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from distillguard.v1 import events_pb2, options_pb2
+
+EventType = Literal["signup", "billing", "inference"]
+
+EVENT_MESSAGES: Final[dict[str, type[Message]]] = {
+    "signup": events_pb2.SignupEvent,
+    "billing": events_pb2.BillingEvent,
+    "inference": events_pb2.InferenceEvent,
+}
+DEFAULT_MAX_STRING: Final = 4096
+MAX_LINE_BYTES: Final = 64 * 1024
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract; str(exc) is the reason."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    kind: Literal["string", "int", "bool", "enum", "timestamp", "message"]
+    required: bool
+    max_length: int
+    non_negative: bool
+    enum_words: dict[str, int] | None = None
+    enum_names: dict[int, str] | None = None
+    nested: dict[str, _Field] | None = None
+
+
+def enum_words(enum: EnumDescriptor) -> dict[str, int]:
+    """Lowercase JSON words of an enum, without its UPPER_SNAKE prefix and without UNSPECIFIED."""
+    prefix = "".join("_" + c if c.isupper() and i else c for i, c in enumerate(enum.name)).upper() + "_"
+    words = {}
+    for value in enum.values:
+        if value.number == 0:
+            continue
+        if not value.name.startswith(prefix):
+            raise AssertionError(f"enum value {value.name} lacks prefix {prefix}")
+        words[value.name[len(prefix):].lower()] = value.number
+    return words
+
+
+def _fields(descriptor: Descriptor) -> dict[str, _Field]:
+    fields: dict[str, _Field] = {}
+    for fd in descriptor.fields:
+        rules = fd.GetOptions().Extensions[options_pb2.rules]
+        common: dict[str, Any] = {
+            "name": fd.name,
+            "required": rules.required,
+            "max_length": rules.max_length or DEFAULT_MAX_STRING,
+            "non_negative": rules.non_negative,
+        }
+        if fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type.full_name == "google.protobuf.Timestamp":
+            fields[fd.name] = _Field(kind="timestamp", **common)
+        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+            fields[fd.name] = _Field(kind="message", nested=_fields(fd.message_type), **common)
+        elif fd.type == FieldDescriptor.TYPE_ENUM:
+            words = enum_words(fd.enum_type)
+            fields[fd.name] = _Field(
+                kind="enum", enum_words=words, enum_names={v: k for k, v in words.items()}, **common
+            )
+        elif fd.type == FieldDescriptor.TYPE_STRING:
+            fields[fd.name] = _Field(kind="string", **common)
+        elif fd.type == FieldDescriptor.TYPE_BOOL:
+            fields[fd.name] = _Field(kind="bool", **common)
+        elif fd.type in (FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_INT32):
+            fields[fd.name] = _Field(kind="int", **common)
+        else:  # pragma: no cover - guarded by test_codec_covers_every_field_type
+            raise AssertionError(f"codec does not support field type {fd.type} of {fd.full_name}")
+    return fields
+
+
+_SCHEMAS: Final[dict[str, dict[str, _Field]]] = {
+    name: _fields(message.DESCRIPTOR) for name, message in EVENT_MESSAGES.items()
+}
+
+
+def parse_time(value: str) -> datetime:
+    """Parse an RFC 3339 timestamp with an explicit offset (Z or +hh:mm) into an aware UTC datetime."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEvent(f"unparseable RFC 3339 time {value[:64]!r}") from None
+    if parsed.tzinfo is None:
+        raise InvalidEvent(f"time {value[:64]!r} has no UTC offset")
+    return parsed.astimezone(timezone.utc)
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z suffix and millisecond precision."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _fill(message: Message, schema: dict[str, _Field], obj: dict[str, Any], path: str) -> None:
+    for key, value in obj.items():
+        if key == "type" and not path:
+            continue
+        spec = schema.get(key)
+        where = f"{path}{key}"
+        if spec is None:
+            raise InvalidEvent(f"unknown field {where[:80]!r}")
+        if value is None:
+            if spec.required:
+                raise InvalidEvent(f"required field {where} is null")
+            continue
+        if spec.kind == "string":
+            if not isinstance(value, str):
+                raise InvalidEvent(f"field {where} must be a string, got {type(value).__name__}")
+            if len(value) > spec.max_length:
+                raise InvalidEvent(f"field {where} is {len(value)} characters, over the limit of {spec.max_length}")
+            setattr(message, key, value)
+        elif spec.kind == "int":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidEvent(f"field {where} must be an integer, got {type(value).__name__}")
+            if spec.non_negative and value < 0:
+                raise InvalidEvent(f"field {where} must not be negative, got {value}")
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise InvalidEvent(f"field {where} is out of the int64 range")
+            setattr(message, key, value)
+        elif spec.kind == "bool":
+            if not isinstance(value, bool):
+                raise InvalidEvent(f"field {where} must be true or false, got {type(value).__name__}")
+            setattr(message, key, value)
+        elif spec.kind == "enum":
+            assert spec.enum_words is not None
+            number = spec.enum_words.get(value) if isinstance(value, str) else None
+            if number is None:
+                allowed = " | ".join(spec.enum_words)
+                raise InvalidEvent(f"field {where} must be one of {allowed}, got {str(value)[:64]!r}")
+            setattr(message, key, number)
+        elif spec.kind == "timestamp":
+            if not isinstance(value, str):
+                raise InvalidEvent(f"field {where} must be an RFC 3339 string, got {type(value).__name__}")
+            moment = parse_time(value)
+            stamp: Timestamp = getattr(message, key)
+            stamp.FromDatetime(moment)
+        else:
+            if not isinstance(value, dict):
+                raise InvalidEvent(f"field {where} must be an object, got {type(value).__name__}")
+            assert spec.nested is not None
+            _fill(getattr(message, key), spec.nested, value, f"{where}.")
+    for name, spec in schema.items():
+        if spec.required and obj.get(name) in (None, ""):
+            raise InvalidEvent(f"missing required field {path}{name}")
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedEvent:
+    event_type: str
+    message: Message
+
+    @property
+    def account_id(self) -> str:
+        return str(getattr(self.message, "account_id"))
+
+
+def decode_object(obj: Any) -> DecodedEvent:
+    """Validate one already-parsed JSON value against the contract."""
+    if not isinstance(obj, dict):
+        raise InvalidEvent(f"line must be a JSON object, got {type(obj).__name__}")
+    event_type = obj.get("type")
+    if event_type is None:
+        raise InvalidEvent('missing "type" (signup | billing | inference)')
+    message_type = EVENT_MESSAGES.get(event_type) if isinstance(event_type, str) else None
+    if message_type is None:
+        raise InvalidEvent(f"unknown type {str(event_type)[:32]!r}; expected signup | billing | inference")
+    message = message_type()
+    _fill(message, _SCHEMAS[event_type], obj, "")
+    return DecodedEvent(event_type, message)
+
+
+def decode_line(line: bytes | str) -> DecodedEvent:
+    """Validate one JSON Lines line; raise InvalidEvent with the reason."""
+    if len(line) > MAX_LINE_BYTES:
+        raise InvalidEvent(f"line is {len(line)} bytes, over the limit of {MAX_LINE_BYTES}")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from None
+    return decode_object(obj)
+
+
+def _to_json(message: Message, schema: dict[str, _Field]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, spec in schema.items():
+        value = getattr(message, name)
+        if spec.kind == "timestamp":
+            if message.HasField(name):
+                out[name] = format_time(value.ToDatetime(tzinfo=timezone.utc))
+        elif spec.kind == "message":
+            if message.HasField(name):
+                assert spec.nested is not None
+                out[name] = _to_json(value, spec.nested)
+        elif spec.kind == "enum":
+            assert spec.enum_names is not None
+            if value:
+                out[name] = spec.enum_names[value]
+        elif value or spec.kind in ("int", "bool"):
+            out[name] = value
+    return out
+
+
+def encode_object(event_type: str, message: Message) -> dict[str, Any]:
+    """The JSON Lines object of an event (inverse of decode_object)."""
+    return {"type": event_type, **_to_json(message, _SCHEMAS[event_type])}
+
+
+def schema_field_names(event_type: str) -> frozenset[str]:
+    return frozenset(_SCHEMAS[event_type])
