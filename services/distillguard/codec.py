@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Final, Literal
 
 import orjson
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -62,7 +62,7 @@ def enum_words(enum: EnumDescriptor) -> dict[str, int]:
     return words
 
 
-def _fields(descriptor: Descriptor) -> dict[str, _Field]:
+def _fields(descriptor: Any) -> dict[str, _Field]:
     fields: dict[str, _Field] = {}
     for fd in descriptor.fields:
         rules = fd.GetOptions().Extensions[options_pb2.rules]
@@ -229,3 +229,45 @@ def encode_object(event_type: str, message: Message) -> dict[str, Any]:
 
 def schema_field_names(event_type: str) -> frozenset[str]:
     return frozenset(_SCHEMAS[event_type])
+
+
+def _check(message: Message, schema: dict[str, _Field], path: str) -> None:
+    for name, spec in schema.items():
+        value = getattr(message, name)
+        where = f"{path}{name}"
+        if spec.kind == "string":
+            if spec.required and not value:
+                raise InvalidEvent(f"missing required field {where}")
+            if len(value) > spec.max_length:
+                raise InvalidEvent(f"field {where} is {len(value)} characters, over the limit of {spec.max_length}")
+        elif spec.kind == "int":
+            if spec.non_negative and value < 0:
+                raise InvalidEvent(f"field {where} must not be negative, got {value}")
+        elif spec.kind == "enum":
+            assert spec.enum_names is not None
+            if spec.required and value == 0:
+                raise InvalidEvent(f"missing required field {where}")
+            if value and value not in spec.enum_names:
+                raise InvalidEvent(f"field {where} has unknown enum number {value}")
+        elif spec.kind == "timestamp":
+            if spec.required and not message.HasField(name):
+                raise InvalidEvent(f"missing required field {where}")
+        elif spec.kind == "message" and message.HasField(name):
+            assert spec.nested is not None
+            _check(value, spec.nested, f"{where}.")
+
+
+def check_message(event_type: str, message: Message) -> None:
+    """Apply the contract's rules to a message that arrived as protobuf (Kafka consumers call this)."""
+    _check(message, _SCHEMAS[event_type], "")
+
+
+def decode_wire(event_type: str, value: bytes) -> Message:
+    """Parse and check one protobuf event from Kafka; raise InvalidEvent with the reason."""
+    message = EVENT_MESSAGES[event_type]()
+    try:
+        message.ParseFromString(value)
+    except Exception as exc:  # protobuf raises DecodeError and, for some inputs, other errors
+        raise InvalidEvent(f"not a valid {message.DESCRIPTOR.name} protobuf: {exc}") from None
+    check_message(event_type, message)
+    return message

@@ -6,6 +6,7 @@ malformed value fails at start with the variable's name (see `load_settings`).
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -68,8 +69,23 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+#: Variables with the prefix that belong to other tools (the local infrastructure scripts).
+FOREIGN_PREFIXES = ("DISTILLGUARD_INFRA_",)
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment (overrides win); raise ConfigurationError naming the variable."""
+    """Build settings from the environment (overrides win); raise ConfigurationError naming the variable.
+
+    A DISTILLGUARD_* variable that names no setting is an error too: a typo must not silently
+    fall back to a default.
+    """
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    unknown = sorted(
+        name for name in os.environ
+        if name.startswith(ENV_PREFIX) and name not in known and not name.startswith(FOREIGN_PREFIXES)
+    )
+    if unknown:
+        raise ConfigurationError(f"unknown configuration variable(s): {', '.join(unknown)}")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

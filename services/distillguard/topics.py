@@ -15,7 +15,8 @@ DAY_MS: Final = 24 * 3600 * 1000
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
-    payload: type[Message]
+    # The protobuf payload; None for opaque state records (service changelogs).
+    payload: type[Message] | None
     retention_ms: int
     compacted: bool = False
     # Partition count relative to settings.topic_partitions (the dead-letter topics need one).
@@ -42,8 +43,14 @@ DLQ_ENFORCEMENT: Final = TopicSpec(
     "dlq.enforcement", events_pb2.DeadLetter, retention_ms=30 * DAY_MS, single_partition=True
 )
 
+# Compacted per-service state, written once per batch for each changed key and read back on start.
+STATE_IDENTITY: Final = TopicSpec("state.identity", None, retention_ms=-1, compacted=True)
+STATE_RATEPATTERN: Final = TopicSpec("state.ratepattern", None, retention_ms=-1, compacted=True)
+STATE_ENFORCEMENT: Final = TopicSpec("state.enforcement", None, retention_ms=-1, compacted=True)
+
 ALL_TOPICS: Final[tuple[TopicSpec, ...]] = (
     SIGNUP, BILLING, INFERENCE, CLUSTERS, SIGNALS, ACTIONS, DLQ_IDENTITY, DLQ_RATEPATTERN, DLQ_ENFORCEMENT,
+    STATE_IDENTITY, STATE_RATEPATTERN, STATE_ENFORCEMENT,
 )
 
 #: Ingestion topic for each JSON Lines "type".

@@ -1,0 +1,214 @@
+"""The batch pipeline every service runs inside its faust worker.
+
+decode -> process a batch in the pure domain -> produce outputs, dead letters and state changes
+-> wait for acks -> commit offsets. Offsets are committed only after every effect of the batch
+is durable on the broker, so a crash replays the batch; the domains are idempotent by event id,
+so a replay changes nothing. Batches are bounded by count and by a timeout.
+
+Per-event faust agents manage ~1.4k-4.3k events/s on this hardware while a raw aiokafka
+getmany() reads ~190k/s, so the hot path uses getmany() batches inside the faust worker and the
+service state is checkpointed per batch (one record per changed key) into a compacted
+changelog topic, read back on start before the service reports SERVING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from distillguard.kafka import make_consumer
+from distillguard.settings import Settings
+from distillguard.topics import TopicSpec
+from distillguard.v1 import events_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    topic: str  # the platform (base) topic name, without the settings' topic prefix
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    topic: str  # base topic name
+    key: bytes
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    record: InputRecord
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    outputs: list[OutputRecord] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    # Changed state, key -> serialized value (None deletes), written to the service's changelog.
+    state_changes: dict[bytes, bytes | None] = field(default_factory=dict)
+
+
+class BatchProcessor(Protocol):
+    """A service's domain adapter: everything the pipeline needs from it."""
+
+    def restore(self, records: Iterable[tuple[bytes, bytes]]) -> None:
+        """Rebuild state from the changelog (latest value per key)."""
+
+    async def process(self, batch: Sequence[InputRecord]) -> BatchResult:
+        """Apply one batch; must be idempotent for re-delivered records."""
+
+
+def dead_letter(rejected: Rejected, consumer: str, prefix_topic: str) -> bytes:
+    letter = events_pb2.DeadLetter(
+        source_topic=prefix_topic,
+        source_partition=rejected.record.partition,
+        source_offset=rejected.record.offset,
+        key=rejected.record.key or b"",
+        value=rejected.record.value,
+        reason=rejected.reason,
+        consumer=consumer,
+    )
+    letter.dead_lettered_at.FromDatetime(datetime.now(timezone.utc))
+    return letter.SerializeToString()
+
+
+@dataclass
+class PipelineStats:
+    batches: int = 0
+    records: int = 0
+    rejected: int = 0
+    outputs: int = 0
+    last_batch_seconds: float = 0.0
+
+
+class BatchPipeline:
+    """Consume `inputs` in bounded batches through `processor`; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: str,
+        inputs: Sequence[TopicSpec],
+        dead_letter_topic: TopicSpec,
+        state_topic: TopicSpec,
+        processor: BatchProcessor,
+        producer: AIOKafkaProducer,
+        on_batch: Callable[[Sequence[InputRecord], BatchResult, float], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.group_id = consumer_group(settings, service)
+        self.changelog_topic = settings.topic(state_topic.name)
+        self._inputs = {settings.topic(spec.name): spec.name for spec in inputs}
+        self._dead_letter_topic = settings.topic(dead_letter_topic.name)
+        self._processor = processor
+        self._producer = producer
+        self._on_batch = on_batch
+        self._consumer: AIOKafkaConsumer | None = None
+        self.stats = PipelineStats()
+        self.recovered = asyncio.Event()
+
+    async def recover(self) -> int:
+        """Read the service's changelog from the beginning to its end and hand it to the processor."""
+        consumer = make_consumer(self.settings, group_id=None)
+        await consumer.start()
+        latest: dict[bytes, bytes] = {}
+        try:
+            partitions = consumer.partitions_for_topic(self.changelog_topic)
+            if partitions is None:
+                await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+                partitions = consumer.partitions_for_topic(self.changelog_topic) or set()
+            assigned = [TopicPartition(self.changelog_topic, p) for p in sorted(partitions)]
+            if assigned:
+                consumer.assign(assigned)
+                await consumer.seek_to_beginning(*assigned)
+                ends = await consumer.end_offsets(assigned)
+                remaining = {tp for tp in assigned if ends[tp] > 0}
+                while remaining:
+                    fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=10_000)
+                    for tp, records in fetched.items():
+                        for record in records:
+                            if record.key is None:
+                                continue
+                            if record.value is None:
+                                latest.pop(record.key, None)
+                            else:
+                                latest[record.key] = record.value
+                    for tp in list(remaining):
+                        if await consumer.position(tp) >= ends[tp]:
+                            remaining.discard(tp)
+        finally:
+            await consumer.stop()
+        self._processor.restore(latest.items())
+        self.recovered.set()
+        log.info("%s recovered %d state records from %s", self.service, len(latest), self.changelog_topic)
+        return len(latest)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.recover()
+        consumer = self._consumer = make_consumer(self.settings, *self._inputs, group_id=self.group_id)
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                fetched = await consumer.getmany(
+                    timeout_ms=int(self.settings.batch_timeout_s * 1000), max_records=self.settings.batch_max_records
+                )
+                if fetched:
+                    await self._process(fetched)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    async def _process(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        started = time.perf_counter()
+        batch: list[InputRecord] = []
+        empty: list[Rejected] = []
+        for tp, records in fetched.items():
+            base = self._inputs[tp.topic]
+            for record in records:
+                item = InputRecord(base, tp.partition, record.offset, record.key, record.value or b"")
+                if record.value is None:
+                    empty.append(Rejected(item, "record has no value"))
+                else:
+                    batch.append(item)
+        result = await self._processor.process(batch)
+        result.rejected.extend(empty)
+        waits = []
+        for output in result.outputs:
+            waits.append(await self._producer.send(self.settings.topic(output.topic), output.value, key=output.key))
+        for rejected in result.rejected:
+            letter = dead_letter(rejected, self.group_id, self.settings.topic(rejected.record.topic))
+            waits.append(await self._producer.send(self._dead_letter_topic, letter, key=rejected.record.key))
+        for key, value in result.state_changes.items():
+            waits.append(await self._producer.send(self.changelog_topic, value, key=key))
+        await asyncio.gather(*waits)
+        assert self._consumer is not None
+        await self._consumer.commit()
+        elapsed = time.perf_counter() - started
+        self.stats.batches += 1
+        self.stats.records += len(batch) + len(empty)
+        self.stats.rejected += len(result.rejected)
+        self.stats.outputs += len(result.outputs)
+        self.stats.last_batch_seconds = elapsed
+        if self._on_batch is not None:
+            maybe = self._on_batch(batch, result, elapsed)
+            if maybe is not None:
+                await maybe
+
+
+def consumer_group(settings: Settings, service: str) -> str:
+    return f"{settings.app_id_prefix}-{settings.topic_prefix}{service}"

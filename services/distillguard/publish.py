@@ -1,0 +1,174 @@
+"""`distillguard publish`: validate JSON Lines events and publish the good ones.
+
+Every line is either published (on its type's topic, keyed by account_id, protobuf value) or
+reported with its line number and reason in the rejects file; the summary counts both, so
+nothing is silently dropped. Records are appended to per-partition batches with aiokafka's
+batch API, and at most `max_in_flight` batches wait for acknowledgement (backpressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+
+from distillguard.codec import InvalidEvent, decode_line
+from distillguard.kafka import ensure_topics, make_producer, wait_for_broker
+from distillguard.settings import Settings
+from distillguard.topics import EVENT_TOPICS
+
+READ_CHUNK_LINES = 4096
+
+
+@dataclass
+class PublishSummary:
+    lines: int = 0
+    published: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def total_published(self) -> int:
+        return sum(self.published.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "published": dict(self.published),
+            "rejected": self.rejected,
+            "top_reject_reasons": dict(self.reasons.most_common(10)),
+            "seconds": round(self.seconds, 3),
+            "events_per_second": round(self.lines / self.seconds) if self.seconds else None,
+        }
+
+
+@contextmanager
+def open_lines(source: str) -> Iterator[IO[bytes]]:
+    """Open a .jsonl / .jsonl.gz file, or stdin for '-' (gzip is detected by its magic bytes)."""
+    with ExitStack() as stack:
+        raw: Any = sys.stdin.buffer if source == "-" else stack.enter_context(open(Path(source), "rb"))
+        buffered: io.BufferedReader = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+        if buffered.peek(2)[:2] == b"\x1f\x8b":
+            unzipped = gzip.GzipFile(fileobj=buffered, mode="rb")
+            stack.callback(unzipped.close)
+            yield unzipped
+        else:
+            yield buffered
+
+
+def _reject_reason_key(reason: str) -> str:
+    """Group reasons for the summary ('field x is 5000 characters…' -> 'field x is … characters')."""
+    return " ".join(word if not any(ch.isdigit() for ch in word) else "N" for word in reason.split())[:80]
+
+
+class _PartitionedBatches:
+    """Per (topic, partition) open batches; full batches go out with bounded in-flight futures."""
+
+    def __init__(self, producer: AIOKafkaProducer, max_in_flight: int) -> None:
+        self._producer = producer
+        self._batches: dict[tuple[str, int], Any] = {}
+        self._in_flight: list[asyncio.Future[Any]] = []
+        self._max_in_flight = max_in_flight
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
+
+    async def add(self, topic: str, key: bytes, value: bytes) -> None:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            found = await self._producer.partitions_for(topic)
+            partitions = self._partitions[topic] = sorted(found)
+        partition = self._partitioner(key, partitions, partitions)
+        slot = (topic, partition)
+        batch = self._batches.get(slot)
+        if batch is None:
+            batch = self._batches[slot] = self._producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            await self._flush(slot)
+            batch = self._batches[slot] = self._producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise RuntimeError(f"record of {len(value)} bytes does not fit in an empty batch")
+
+    async def _flush(self, slot: tuple[str, int]) -> None:
+        batch = self._batches.pop(slot, None)
+        if batch is None or batch.record_count() == 0:
+            return
+        batch.close()
+        self._in_flight.append(await self._producer.send_batch(batch, slot[0], partition=slot[1]))
+        if len(self._in_flight) >= self._max_in_flight:
+            done = self._in_flight[: self._max_in_flight // 2]
+            del self._in_flight[: self._max_in_flight // 2]
+            await asyncio.gather(*done)
+
+    async def close(self) -> None:
+        for slot in list(self._batches):
+            await self._flush(slot)
+        await asyncio.gather(*self._in_flight)
+        self._in_flight.clear()
+
+
+def iter_decoded(
+    lines: Iterator[bytes], summary: PublishSummary, rejects: IO[bytes]
+) -> Iterator[tuple[str, bytes, bytes]]:
+    """Yield (event type, key, protobuf value) for good lines; write bad ones to rejects."""
+    for number, line in enumerate(lines, start=1):
+        summary.lines = number
+        stripped = line.strip()
+        if not stripped:
+            reason = "empty line"
+        else:
+            try:
+                event = decode_line(stripped)
+            except InvalidEvent as exc:
+                reason = str(exc)
+            else:
+                yield event.event_type, event.account_id.encode(), event.message.SerializeToString()
+                continue
+        summary.rejected += 1
+        summary.reasons[_reject_reason_key(reason)] += 1
+        rejects.write(
+            orjson.dumps({"line": number, "reason": reason, "raw": stripped[:4096].decode("utf-8", "replace")})
+            + b"\n"
+        )
+
+
+async def publish_file(
+    settings: Settings, source: str, rejects_path: Path, *, create_topics: bool = True, max_in_flight: int = 64
+) -> PublishSummary:
+    """Publish every valid line of `source`; report invalid ones in `rejects_path`."""
+    summary = PublishSummary()
+    started = time.perf_counter()
+    await wait_for_broker(settings, timeout_s=15)
+    if create_topics:
+        await ensure_topics(settings, EVENT_TOPICS.values())
+    topic_names = {kind: settings.topic(spec.name) for kind, spec in EVENT_TOPICS.items()}
+    producer = make_producer(settings)
+    await producer.start()
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open_lines(source) as stream, open(rejects_path, "wb") as rejects:
+            batches = _PartitionedBatches(producer, max_in_flight)
+            for count, (kind, key, value) in enumerate(iter_decoded(iter(stream), summary, rejects)):
+                await batches.add(topic_names[kind], key, value)
+                summary.published[kind] += 1
+                if count % READ_CHUNK_LINES == 0:
+                    await asyncio.sleep(0)  # let the sender task drain
+            await batches.close()
+    finally:
+        await producer.stop()
+    if summary.rejected == 0:
+        rejects_path.unlink(missing_ok=True)
+    summary.seconds = time.perf_counter() - started
+    return summary

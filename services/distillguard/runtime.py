@@ -1,0 +1,198 @@
+"""Run one platform service: a faust worker hosting the batch pipeline and a grpc.aio server.
+
+The gRPC health service reports NOT_SERVING until the pipeline has recovered the service's
+state, then SERVING; reflection lists every registered service. Each service module provides
+a `definition()` returning a ServiceDefinition; this module owns everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from distillguard.kafka import ensure_topics, make_producer, wait_for_broker
+from distillguard.pipeline import BatchPipeline, BatchProcessor
+from distillguard.settings import Settings
+from distillguard.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+#: service name -> module providing `definition() -> ServiceDefinition`.
+SERVICE_MODULES: dict[str, str] = {
+    "identity": "identity.service",
+    "ratepattern": "ratepattern.service",
+    "enforcement": "enforcement.service",
+}
+
+
+class ServiceNotAvailable(RuntimeError):
+    pass
+
+
+@dataclass
+class ServiceParts:
+    """What a service contributes, built once its settings are known."""
+
+    processor: BatchProcessor
+    # Adds servicers to the server; returns their full names (for health and reflection).
+    register_grpc: Callable[[grpc.aio.Server], Sequence[str]]
+    # Extra long-running coroutines (e.g. the outbox relay, the console), given the stop event.
+    background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    inputs: tuple[TopicSpec, ...]
+    dead_letter: TopicSpec
+    state: TopicSpec
+    grpc_port: Callable[[Settings], int]
+    build: Callable[[Settings, Any], Awaitable[ServiceParts]]  # (settings, producer) -> parts
+
+
+def load_definition(name: str) -> ServiceDefinition:
+    module_name = SERVICE_MODULES.get(name)
+    if module_name is None:
+        raise ServiceNotAvailable(f"unknown service {name!r}; expected one of {', '.join(SERVICE_MODULES)}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ServiceNotAvailable(f"service {name!r} is not part of this build yet ({module_name} missing)") from None
+        raise
+    definition: ServiceDefinition = module.definition()
+    return definition
+
+
+class RunningService:
+    """The parts of a started service, for tests and the supervisor."""
+
+    def __init__(self, settings: Settings, definition: ServiceDefinition) -> None:
+        self.settings = settings
+        self.definition = definition
+        self.stop_event = asyncio.Event()
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.server: grpc.aio.Server | None = None
+        self.pipeline: BatchPipeline | None = None
+        self.port: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._parts: ServiceParts | None = None
+        self._producer: Any = None
+
+    async def start(self, port: int | None = None) -> None:
+        settings = self.settings
+        await wait_for_broker(settings)
+        await ensure_topics(settings)
+        self._producer = make_producer(settings)
+        await self._producer.start()
+        parts = self._parts = await self.definition.build(settings, self._producer)
+        self.pipeline = BatchPipeline(
+            settings, self.definition.name, self.definition.inputs, self.definition.dead_letter,
+            self.definition.state, parts.processor, self._producer,
+        )
+        server = self.server = grpc.aio.server()
+        names = list(parts.register_grpc(server))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        for name in ["", *names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        wanted = self.definition.grpc_port(settings) if port is None else port
+        self.port = server.add_insecure_port(f"{settings.grpc_host}:{wanted}")
+        if self.port == 0:
+            raise RuntimeError(f"could not bind gRPC port {settings.grpc_host}:{wanted}")
+        await server.start()
+        self._tasks.append(asyncio.create_task(self.pipeline.run(self.stop_event), name="pipeline"))
+        self._tasks.append(asyncio.create_task(self._serve_when_recovered(names), name="health"))
+        for background in parts.background:
+            self._tasks.append(asyncio.create_task(background(self.stop_event)))
+        log.info("%s: gRPC on %s:%d", self.definition.name, settings.grpc_host, self.port)
+
+    async def _serve_when_recovered(self, names: Sequence[str]) -> None:
+        assert self.pipeline is not None
+        await self.pipeline.recovered.wait()
+        for name in ["", *names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def wait(self) -> None:
+        """Until stop() is called or a task fails (its exception is raised)."""
+        stopper = asyncio.create_task(self.stop_event.wait())
+        done, _ = await asyncio.wait([stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        stopper.cancel()
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        await self.health.enter_graceful_shutdown()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=10)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                task.cancel()
+            except Exception:  # already reported by wait()
+                log.exception("task %s failed", task.get_name())
+        if self.server is not None:
+            await self.server.stop(grace=2)
+        if self._parts is not None and self._parts.close is not None:
+            await self._parts.close()
+        if self._producer is not None:
+            await self._producer.stop()
+
+
+def faust_app(settings: Settings, definition: ServiceDefinition) -> faust.App:
+    """The faust worker that hosts the service: lifecycle, signals, logging, supervision."""
+    app = faust.App(
+        f"{settings.app_id_prefix}-{settings.topic_prefix}{definition.name}-host",
+        broker=f"kafka://{settings.kafka_bootstrap.split(',')[0]}",
+        store="memory://",
+        web_enabled=False,
+        producer_acks=-1,
+        topic_replication_factor=settings.topic_replication,
+        topic_partitions=settings.topic_partitions,
+        consumer_auto_offset_reset="earliest",
+    )
+    running = RunningService(settings, definition)
+
+    @app.task  # type: ignore[misc]
+    async def serve() -> None:
+        await running.start()
+        try:
+            await running.wait()
+        finally:
+            await running.stop()
+            app._crash(RuntimeError(f"{definition.name} stopped"))  # noqa: SLF001 - make the worker exit
+
+    return app
+
+
+async def serve_forever(settings: Settings, name: str) -> None:
+    """Run one service in this process without a faust host (used by `serve --no-faust` and tests)."""
+    running = RunningService(settings, load_definition(name))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, running.stop_event.set)
+    await running.start()
+    try:
+        await running.wait()
+    finally:
+        await running.stop()
+
+
+def run_service(settings: Settings, name: str) -> None:
+    """`distillguard serve NAME`: start the faust worker hosting the service."""
+    definition = load_definition(name)
+    app = faust_app(settings, definition)
+    worker = faust.Worker(app, loglevel="info", quiet=True)
+    worker.execute_from_commandline()
