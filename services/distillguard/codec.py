@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 import orjson
@@ -113,57 +114,133 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _fill(message: Message, schema: dict[str, _Field], obj: dict[str, Any], path: str) -> None:
-    for key, value in obj.items():
-        if key == "type" and not path:
-            continue
-        spec = schema.get(key)
-        where = f"{path}{key}"
-        if spec is None:
-            raise InvalidEvent(f"unknown field {where[:80]!r}")
-        if value is None:
-            if spec.required:
-                raise InvalidEvent(f"required field {where} is null")
-            continue
-        if spec.kind == "string":
-            if not isinstance(value, str):
-                raise InvalidEvent(f"field {where} must be a string, got {type(value).__name__}")
-            if len(value) > spec.max_length:
-                raise InvalidEvent(f"field {where} is {len(value)} characters, over the limit of {spec.max_length}")
-            setattr(message, key, value)
-        elif spec.kind == "int":
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise InvalidEvent(f"field {where} must be an integer, got {type(value).__name__}")
-            if spec.non_negative and value < 0:
+Converter = Callable[[Any, str], Any]
+
+
+def _string_converter(spec: _Field) -> Converter:
+    limit = spec.max_length
+
+    def convert(value: Any, where: str) -> Any:
+        if type(value) is not str:
+            raise InvalidEvent(f"field {where} must be a string, got {type(value).__name__}")
+        if len(value) > limit:
+            raise InvalidEvent(f"field {where} is {len(value)} characters, over the limit of {limit}")
+        return value
+
+    return convert
+
+
+def _int_converter(spec: _Field) -> Converter:
+    low = 0 if spec.non_negative else INT64_MIN
+
+    def convert(value: Any, where: str) -> Any:
+        if type(value) is not int:
+            raise InvalidEvent(f"field {where} must be an integer, got {type(value).__name__}")
+        if value < low:
+            if spec.non_negative:
                 raise InvalidEvent(f"field {where} must not be negative, got {value}")
-            if not INT64_MIN <= value <= INT64_MAX:
-                raise InvalidEvent(f"field {where} is out of the int64 range")
-            setattr(message, key, value)
-        elif spec.kind == "bool":
-            if not isinstance(value, bool):
-                raise InvalidEvent(f"field {where} must be true or false, got {type(value).__name__}")
-            setattr(message, key, value)
-        elif spec.kind == "enum":
-            assert spec.enum_words is not None
-            number = spec.enum_words.get(value) if isinstance(value, str) else None
-            if number is None:
-                allowed = " | ".join(spec.enum_words)
-                raise InvalidEvent(f"field {where} must be one of {allowed}, got {str(value)[:64]!r}")
-            setattr(message, key, number)
-        elif spec.kind == "timestamp":
-            if not isinstance(value, str):
-                raise InvalidEvent(f"field {where} must be an RFC 3339 string, got {type(value).__name__}")
-            moment = parse_time(value)
-            stamp: Timestamp = getattr(message, key)
-            stamp.FromDatetime(moment)
-        else:
-            if not isinstance(value, dict):
-                raise InvalidEvent(f"field {where} must be an object, got {type(value).__name__}")
-            assert spec.nested is not None
-            _fill(getattr(message, key), spec.nested, value, f"{where}.")
+            raise InvalidEvent(f"field {where} is out of the int64 range")
+        if value > INT64_MAX:
+            raise InvalidEvent(f"field {where} is out of the int64 range")
+        return value
+
+    return convert
+
+
+def _bool_converter(spec: _Field) -> Converter:
+    def convert(value: Any, where: str) -> Any:
+        if type(value) is not bool:
+            raise InvalidEvent(f"field {where} must be true or false, got {type(value).__name__}")
+        return value
+
+    return convert
+
+
+def _enum_converter(spec: _Field) -> Converter:
+    assert spec.enum_words is not None
+    words = spec.enum_words
+    allowed = " | ".join(words)
+
+    def convert(value: Any, where: str) -> Any:
+        number = words.get(value) if type(value) is str else None
+        if number is None:
+            raise InvalidEvent(f"field {where} must be one of {allowed}, got {str(value)[:64]!r}")
+        return number
+
+    return convert
+
+
+def _timestamp_converter(spec: _Field) -> Converter:
+    def convert(value: Any, where: str) -> Any:
+        if type(value) is not str:
+            raise InvalidEvent(f"field {where} must be an RFC 3339 string, got {type(value).__name__}")
+        moment = parse_time(value)
+        stamp = Timestamp()
+        stamp.FromDatetime(moment)
+        return stamp
+
+    return convert
+
+
+def _message_converter(spec: _Field, message_type: type[Message]) -> Converter:
+    assert spec.nested is not None
+    converters = _converters(spec.nested, message_type)
+
+    def convert(value: Any, where: str) -> Any:
+        if type(value) is not dict:
+            raise InvalidEvent(f"field {where} must be an object, got {type(value).__name__}")
+        return _build(message_type, converters, spec.nested or {}, value, f"{where}.")
+
+    return convert
+
+
+_CONVERTERS: Final[dict[str, Callable[[_Field], Converter]]] = {
+    "string": _string_converter,
+    "int": _int_converter,
+    "bool": _bool_converter,
+    "enum": _enum_converter,
+    "timestamp": _timestamp_converter,
+}
+
+
+def _converters(schema: dict[str, _Field], message_type: type[Message]) -> dict[str, Converter]:
+    out: dict[str, Converter] = {}
     for name, spec in schema.items():
-        if spec.required and obj.get(name) in (None, ""):
+        if spec.kind == "message":
+            nested_type = type(getattr(message_type(), name))
+            out[name] = _message_converter(spec, nested_type)
+        else:
+            out[name] = _CONVERTERS[spec.kind](spec)
+    return out
+
+
+def _build(
+    message_type: type[Message],
+    converters: dict[str, Converter],
+    schema: dict[str, _Field],
+    obj: dict[str, Any],
+    path: str,
+) -> Message:
+    """Convert every field of `obj`, then build the message in one constructor call."""
+    values: dict[str, Any] = {}
+    for key, value in obj.items():
+        convert = converters.get(key)
+        if convert is None:
+            if key == "type" and not path:
+                continue
+            raise InvalidEvent(f"unknown field {(path + key)[:80]!r}")
+        if value is None:
+            continue
+        values[key] = convert(value, path + key)
+    for name, spec in schema.items():
+        if spec.required and not values.get(name):
             raise InvalidEvent(f"missing required field {path}{name}")
+    return message_type(**values)
+
+
+_EVENT_CONVERTERS: Final[dict[str, dict[str, Converter]]] = {
+    name: _converters(_SCHEMAS[name], message) for name, message in EVENT_MESSAGES.items()
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +263,7 @@ def decode_object(obj: Any) -> DecodedEvent:
     message_type = EVENT_MESSAGES.get(event_type) if isinstance(event_type, str) else None
     if message_type is None:
         raise InvalidEvent(f"unknown type {str(event_type)[:32]!r}; expected signup | billing | inference")
-    message = message_type()
-    _fill(message, _SCHEMAS[event_type], obj, "")
+    message = _build(message_type, _EVENT_CONVERTERS[event_type], _SCHEMAS[event_type], obj, "")
     return DecodedEvent(event_type, message)
 
 

@@ -9,13 +9,16 @@ batch API, and at most `max_in_flight` batches wait for acknowledgement (backpre
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import gzip
 import io
 import sys
 import time
 from contextlib import ExitStack, contextmanager
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +32,7 @@ from distillguard.kafka import ensure_topics, make_producer, wait_for_broker
 from distillguard.settings import Settings
 from distillguard.topics import EVENT_TOPICS
 
-READ_CHUNK_LINES = 4096
+CHUNK_LINES = 2000
 
 
 @dataclass
@@ -56,7 +59,7 @@ class PublishSummary:
 
 
 @contextmanager
-def open_lines(source: str) -> Iterator[IO[bytes]]:
+def open_lines(source: str) -> Iterator[io.BufferedIOBase]:
     """Open a .jsonl / .jsonl.gz file, or stdin for '-' (gzip is detected by its magic bytes)."""
     with ExitStack() as stack:
         raw: Any = sys.stdin.buffer if source == "-" else stack.enter_context(open(Path(source), "rb"))
@@ -119,33 +122,79 @@ class _PartitionedBatches:
         self._in_flight.clear()
 
 
-def iter_decoded(
-    lines: Iterator[bytes], summary: PublishSummary, rejects: IO[bytes]
-) -> Iterator[tuple[str, bytes, bytes]]:
-    """Yield (event type, key, protobuf value) for good lines; write bad ones to rejects."""
-    for number, line in enumerate(lines, start=1):
-        summary.lines = number
+@dataclass(frozen=True)
+class DecodedChunk:
+    """One chunk of lines, decoded: good records in line order and (line number, reason, raw) rejects."""
+
+    records: list[tuple[str, bytes, bytes]]
+    rejects: list[tuple[int, str, bytes]]
+
+
+def decode_chunk(first_line: int, lines: list[bytes]) -> DecodedChunk:
+    """Validate a chunk of lines (runs in a worker process); `first_line` is the 1-based number of lines[0]."""
+    records: list[tuple[str, bytes, bytes]] = []
+    rejects: list[tuple[int, str, bytes]] = []
+    for number, line in enumerate(lines, start=first_line):
         stripped = line.strip()
         if not stripped:
-            reason = "empty line"
-        else:
-            try:
-                event = decode_line(stripped)
-            except InvalidEvent as exc:
-                reason = str(exc)
-            else:
-                yield event.event_type, event.account_id.encode(), event.message.SerializeToString()
-                continue
-        summary.rejected += 1
-        summary.reasons[_reject_reason_key(reason)] += 1
-        rejects.write(
-            orjson.dumps({"line": number, "reason": reason, "raw": stripped[:4096].decode("utf-8", "replace")})
-            + b"\n"
-        )
+            rejects.append((number, "empty line", b""))
+            continue
+        try:
+            event = decode_line(stripped)
+        except InvalidEvent as exc:
+            rejects.append((number, str(exc), stripped[:4096]))
+            continue
+        records.append((event.event_type, event.account_id.encode(), event.message.SerializeToString()))
+    return DecodedChunk(records, rejects)
+
+
+def _chunks(stream: Iterable[bytes], size: int) -> Iterator[tuple[int, list[bytes]]]:
+    first, chunk = 1, []
+    for line in stream:
+        chunk.append(line)
+        if len(chunk) == size:
+            yield first, chunk
+            first, chunk = first + size, []
+    if chunk:
+        yield first, chunk
+
+
+async def decoded_chunks(
+    stream: Iterable[bytes], workers: int, chunk_lines: int = CHUNK_LINES
+) -> AsyncIterator[DecodedChunk]:
+    """Decode chunks in `workers` processes (inline when 0), yielding them in file order.
+
+    At most 2 x workers chunks are in flight, so memory stays bounded whatever the file size.
+    """
+    if workers == 0:
+        for first, chunk in _chunks(stream, chunk_lines):
+            yield decode_chunk(first, chunk)
+            await asyncio.sleep(0)
+        return
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque[asyncio.Future[DecodedChunk]] = deque()
+        for first, chunk in _chunks(stream, chunk_lines):
+            pending.append(loop.run_in_executor(pool, decode_chunk, first, chunk))
+            if len(pending) >= 2 * workers:
+                yield await pending.popleft()
+        while pending:
+            yield await pending.popleft()
+
+
+def default_workers() -> int:
+    """Decode in a separate process when there is a spare core; the main one produces."""
+    return max((os.cpu_count() or 1) - 1, 0)
 
 
 async def publish_file(
-    settings: Settings, source: str, rejects_path: Path, *, create_topics: bool = True, max_in_flight: int = 64
+    settings: Settings,
+    source: str,
+    rejects_path: Path,
+    *,
+    create_topics: bool = True,
+    max_in_flight: int = 64,
+    workers: int | None = None,
 ) -> PublishSummary:
     """Publish every valid line of `source`; report invalid ones in `rejects_path`."""
     summary = PublishSummary()
@@ -160,11 +209,16 @@ async def publish_file(
     try:
         with open_lines(source) as stream, open(rejects_path, "wb") as rejects:
             batches = _PartitionedBatches(producer, max_in_flight)
-            for count, (kind, key, value) in enumerate(iter_decoded(iter(stream), summary, rejects)):
-                await batches.add(topic_names[kind], key, value)
-                summary.published[kind] += 1
-                if count % READ_CHUNK_LINES == 0:
-                    await asyncio.sleep(0)  # let the sender task drain
+            async for chunk in decoded_chunks(stream, default_workers() if workers is None else workers):
+                for kind, key, value in chunk.records:
+                    await batches.add(topic_names[kind], key, value)
+                    summary.published[kind] += 1
+                for number, reason, raw in chunk.rejects:
+                    summary.rejected += 1
+                    summary.reasons[_reject_reason_key(reason)] += 1
+                    rejects.write(orjson.dumps({"line": number, "reason": reason,
+                                                "raw": raw.decode("utf-8", "replace")}) + b"\n")
+                summary.lines += len(chunk.records) + len(chunk.rejects)
             await batches.close()
     finally:
         await producer.stop()

@@ -1,0 +1,98 @@
+"""The append-only audit log: the only write path is `AuditLog.append`.
+
+Three layers keep rows immutable: this API has no update or delete; an ORM flush that would update or
+delete an `AuditEntry` raises `AuditLogImmutable`; and the migration installs database triggers (PostgreSQL
+and SQLite) that refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) on audit_log, so even hand-written
+SQL cannot rewrite history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, UOWTransaction
+
+from distillguard.casestore.models import AuditEntry
+from distillguard.casestore.types import utcnow
+
+
+class AuditLogImmutable(RuntimeError):
+    """Something tried to change or remove an audit row."""
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters for reading the log; every field is optional. Results are newest first."""
+
+    subject: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    #: Only rows with id < before_id (the next page of a newest-first listing).
+    before_id: int | None = None
+    limit: int = 100
+
+
+class AuditLog:
+    """Append to and read the audit log inside the caller's transaction."""
+
+    MAX_LIMIT = 1000
+
+    @staticmethod
+    def append(
+        session: AsyncSession,
+        *,
+        actor: str,
+        action: str,
+        subject: str,
+        reason: str = "",
+        policy_version: str = "",
+        detail: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> AuditEntry:
+        """Add one row to the session; it is written when (and only if) the caller's transaction commits."""
+        entry = AuditEntry(
+            at=at or utcnow(),
+            actor=actor,
+            action=action,
+            subject=subject,
+            reason=reason,
+            policy_version=policy_version,
+            detail=dict(detail or {}),
+        )
+        session.add(entry)
+        return entry
+
+    @classmethod
+    async def entries(cls, session: AsyncSession, query: AuditQuery = AuditQuery()) -> list[AuditEntry]:
+        stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
+        if query.subject is not None:
+            stmt = stmt.where(AuditEntry.subject == query.subject)
+        if query.actor is not None:
+            stmt = stmt.where(AuditEntry.actor == query.actor)
+        if query.action is not None:
+            stmt = stmt.where(AuditEntry.action == query.action)
+        if query.since is not None:
+            stmt = stmt.where(AuditEntry.at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(AuditEntry.at < query.until)
+        if query.before_id is not None:
+            stmt = stmt.where(AuditEntry.id < query.before_id)
+        stmt = stmt.limit(max(1, min(query.limit, cls.MAX_LIMIT)))
+        return list((await session.scalars(stmt)).all())
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_changes(session: Session, flush_context: UOWTransaction, instances: object) -> None:
+    for obj in session.dirty:
+        if isinstance(obj, AuditEntry) and session.is_modified(obj):
+            raise AuditLogImmutable(f"audit row {obj.id} is append-only: update refused")
+    for obj in session.deleted:
+        if isinstance(obj, AuditEntry):
+            raise AuditLogImmutable(f"audit row {obj.id} is append-only: delete refused")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the case store (a package so the installed distribution ships them)."""
