@@ -123,36 +123,8 @@ class BatchPipeline:
         self.recovered = asyncio.Event()
 
     async def recover(self) -> int:
-        """Read the service's changelog from the beginning to its end and hand it to the processor."""
-        consumer = make_consumer(self.settings, group_id=None)
-        await consumer.start()
-        latest: dict[bytes, bytes] = {}
-        try:
-            partitions = consumer.partitions_for_topic(self.changelog_topic)
-            if partitions is None:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
-                partitions = consumer.partitions_for_topic(self.changelog_topic) or set()
-            assigned = [TopicPartition(self.changelog_topic, p) for p in sorted(partitions)]
-            if assigned:
-                consumer.assign(assigned)
-                await consumer.seek_to_beginning(*assigned)
-                ends = await consumer.end_offsets(assigned)
-                remaining = {tp for tp in assigned if ends[tp] > 0}
-                while remaining:
-                    fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=10_000)
-                    for tp, records in fetched.items():
-                        for record in records:
-                            if record.key is None:
-                                continue
-                            if record.value is None:
-                                latest.pop(record.key, None)
-                            else:
-                                latest[record.key] = record.value
-                    for tp in list(remaining):
-                        if await consumer.position(tp) >= ends[tp]:
-                            remaining.discard(tp)
-        finally:
-            await consumer.stop()
+        """Read the service's state topic to its end and hand the latest records to the processor."""
+        latest = await read_compacted(self.settings, self.changelog_topic)
         self._processor.restore(latest.items())
         self.recovered.set()
         log.info("%s recovered %d state records from %s", self.service, len(latest), self.changelog_topic)
@@ -208,6 +180,41 @@ class BatchPipeline:
             maybe = self._on_batch(batch, result, elapsed)
             if maybe is not None:
                 await maybe
+
+
+async def read_compacted(settings: Settings, topic: str) -> dict[bytes, bytes]:
+    """The latest value per key of a (compacted) topic, read from the beginning to the current end."""
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    latest: dict[bytes, bytes] = {}
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+            partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not assigned:
+            return latest
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        remaining = {tp for tp in assigned if ends[tp] > 0}
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=10_000)
+            for records in fetched.values():
+                for record in records:
+                    if record.key is None:
+                        continue
+                    if record.value is None:
+                        latest.pop(record.key, None)
+                    else:
+                        latest[record.key] = record.value
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return latest
 
 
 def consumer_group(settings: Settings, service: str) -> str:

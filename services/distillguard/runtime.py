@@ -75,6 +75,33 @@ def load_definition(name: str) -> ServiceDefinition:
     return definition
 
 
+class NotReadyInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Answers UNAVAILABLE for the service's own methods until its state is recovered.
+
+    Health and reflection stay reachable, so probes see NOT_SERVING rather than a refused call.
+    """
+
+    ALWAYS_OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+    def __init__(self, ready: asyncio.Event) -> None:
+        self._ready = ready
+
+        async def unavailable(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "recovering state; retry shortly")
+
+        self._refusal = grpc.unary_unary_rpc_method_handler(unavailable)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        method: str = handler_call_details.method
+        if self._ready.is_set() or method.startswith(self.ALWAYS_OPEN):
+            return await continuation(handler_call_details)
+        return self._refusal
+
+
 class RunningService:
     """The parts of a started service, for tests and the supervisor."""
 
@@ -101,7 +128,7 @@ class RunningService:
             settings, self.definition.name, self.definition.inputs, self.definition.dead_letter,
             self.definition.state, parts.processor, self._producer,
         )
-        server = self.server = grpc.aio.server()
+        server = self.server = grpc.aio.server(interceptors=[NotReadyInterceptor(self.pipeline.recovered)])
         names = list(parts.register_grpc(server))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
@@ -117,6 +144,11 @@ class RunningService:
         for background in parts.background:
             self._tasks.append(asyncio.create_task(background(self.stop_event)))
         log.info("%s: gRPC on %s:%d", self.definition.name, settings.grpc_host, self.port)
+
+    async def ready(self, timeout_s: float = 120.0) -> None:
+        """Until the state is recovered and the service answers."""
+        assert self.pipeline is not None
+        await asyncio.wait_for(self.pipeline.recovered.wait(), timeout_s)
 
     async def _serve_when_recovered(self, names: Sequence[str]) -> None:
         assert self.pipeline is not None
