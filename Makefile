@@ -8,7 +8,7 @@ BUF := .cache/npm/node_modules/.bin/buf
 GEN_DIR := services/distillguard/v1
 PROTOS := $(wildcard protos/distillguard/v1/*.proto)
 
-.PHONY: install protos protos-check lint typecheck buf-lint infra-up infra-down test test-unit test-integration demo bench clean
+.PHONY: install protos protos-check lint typecheck buf-lint infra-up infra-down infra-status test test-unit demo bench clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,9 @@ infra-up:
 infra-down:
 	deploy/local/infra.sh down
 
+infra-status:
+	deploy/local/infra.sh status
+
 test-unit: install
 	$(VENV)/bin/pytest -m "not integration and not embedded and not browser"
 
@@ -60,7 +63,7 @@ demo: install
 	$(DG) demo
 
 bench: install
-	$(PY) -m benchmarks.run
+	$(PY) -m distillguard.benchmarks.publish
 
-clean:
+clean: infra-down
 	rm -rf .data .cache build *.egg-info

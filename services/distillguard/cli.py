@@ -143,7 +143,7 @@ class Supervisor:
 @click.option("--embedded", is_flag=True, help="Start the Tansu broker and a SQLite case store (no infrastructure)")
 def up(embedded: bool) -> None:
     """Run every platform service, supervised (Ctrl-C stops them)."""
-    from distillguard.casestore.migrate import upgrade_database
+    from distillguard.casestore.engine import upgrade_database
     from distillguard.embedded import EmbeddedBroker, embedded_environment
     from distillguard.kafka import ensure_topics
 
@@ -225,7 +225,7 @@ def db() -> None:
 @click.option("--embedded", is_flag=True)
 def db_upgrade(embedded: bool) -> None:
     """Apply the Alembic migrations to DISTILLGUARD_DATABASE_URL."""
-    from distillguard.casestore.migrate import upgrade_database
+    from distillguard.casestore.engine import upgrade_database
 
     settings = _settings(embedded)
     asyncio.run(upgrade_database(settings.database_url))
