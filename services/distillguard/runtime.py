@@ -49,6 +49,8 @@ class ServiceParts:
     # Extra long-running coroutines (e.g. the outbox relay, the console), given the stop event.
     background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
     close: Callable[[], Awaitable[None]] | None = None
+    # Extra server interceptors (e.g. authentication), run after the not-ready gate.
+    interceptors: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,9 @@ class RunningService:
             settings, self.definition.name, self.definition.inputs, self.definition.dead_letter,
             self.definition.state, parts.processor, self._producer,
         )
-        server = self.server = grpc.aio.server(interceptors=[NotReadyInterceptor(self.pipeline.recovered)])
+        server = self.server = grpc.aio.server(
+            interceptors=[NotReadyInterceptor(self.pipeline.recovered), *parts.interceptors]
+        )
         names = list(parts.register_grpc(server))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)

@@ -1,0 +1,198 @@
+"""The enforcement service: wiring of the enforcement domain into the platform runtime.
+
+Consumes risk.signals, identity.clusters, events.signup (account facts), events.billing
+(revenue, chargebacks, failed charges) and events.inference (API keys, for CheckAccount by key).
+Decisions are committed to the case store together with their outbox rows; the outbox relay
+publishes them on enforcement.actions. Serves the gRPC EnforcementService (token + scope auth)
+and the operator console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, Final
+
+import grpc
+from aiokafka import AIOKafkaProducer
+
+from distillguard.casestore import create_engine, session_factory, upgrade_database
+from distillguard.codec import InvalidEvent, decode_wire
+from distillguard.pipeline import BatchResult, InputRecord, Rejected
+from distillguard.runtime import ServiceDefinition, ServiceParts
+from distillguard.settings import Settings
+from distillguard.topics import (
+    BILLING,
+    CLUSTERS,
+    DLQ_ENFORCEMENT,
+    INFERENCE,
+    SIGNALS,
+    SIGNUP,
+    STATE_ENFORCEMENT,
+)
+from distillguard.v1 import enforcement_pb2_grpc, events_pb2, identity_pb2, ratepattern_pb2
+from enforcement.auth import TokenAuthInterceptor
+from enforcement.domain import (
+    ClientRegistry,
+    EnforcementDomain,
+    InvalidSignal,
+    OutboxRelay,
+    PolicyHolder,
+    SignalContext,
+)
+from enforcement.servicer import EnforcementServicer
+
+log = logging.getLogger(__name__)
+RELAY_IDLE_S: Final = 0.2
+RELAY_BACKOFF_MAX_S: Final = 10.0
+# Bounded memory of (account, api key) pairs already recorded, so inference traffic rarely reaches the DB.
+SEEN_KEYS_MAX: Final = 1_000_000
+
+
+class EnforcementProcessor:
+    """BatchProcessor: all durable state is in the case store, so restore() has nothing to read."""
+
+    def __init__(self, domain: EnforcementDomain) -> None:
+        self.domain = domain
+        self._seen_keys: dict[tuple[str, str], None] = {}
+
+    def restore(self, records: Iterable[tuple[bytes, bytes]]) -> None:
+        for _ in records:  # the state topic stays empty: the case store is the state
+            pass
+
+    async def process(self, batch: Sequence[InputRecord]) -> BatchResult:
+        result = BatchResult()
+        signups: list[events_pb2.SignupEvent] = []
+        for record in batch:
+            try:
+                await self._one(record, signups)
+            except (InvalidEvent, InvalidSignal) as exc:
+                result.rejected.append(Rejected(record, str(exc)))
+        if signups:
+            await self.domain.observe_signups(signups)
+        return result
+
+    async def _one(self, record: InputRecord, signups: list[events_pb2.SignupEvent]) -> None:
+        source = f"{record.topic}[{record.partition}]@{record.offset}"
+        if record.topic == SIGNALS.name:
+            signal = _parse(ratepattern_pb2.RiskSignal, record.value)
+            await self.domain.handle_signal(signal, SignalContext(source=source))
+        elif record.topic == CLUSTERS.name:
+            await self.domain.handle_cluster_update(_parse(identity_pb2.ClusterUpdate, record.value))
+        elif record.topic == SIGNUP.name:
+            signup = decode_wire("signup", record.value)
+            assert isinstance(signup, events_pb2.SignupEvent)
+            signups.append(signup)
+        elif record.topic == BILLING.name:
+            billing = decode_wire("billing", record.value)
+            assert isinstance(billing, events_pb2.BillingEvent)
+            await self.domain.handle_billing(billing)
+        elif record.topic == INFERENCE.name:
+            inference = decode_wire("inference", record.value)
+            assert isinstance(inference, events_pb2.InferenceEvent)
+            pair = (inference.account_id, inference.api_key_id)
+            if inference.api_key_id and pair not in self._seen_keys:
+                await self.domain.record_identifiers(inference.account_id, [("api_key_id", inference.api_key_id)])
+                self._seen_keys[pair] = None
+                if len(self._seen_keys) > SEEN_KEYS_MAX:
+                    del self._seen_keys[next(iter(self._seen_keys))]
+
+
+def _parse(message_type: Any, value: bytes) -> Any:
+    try:
+        return message_type.FromString(value)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise InvalidEvent(f"not a valid {message_type.DESCRIPTOR.name} protobuf: {exc}") from None
+
+
+def relay_loop(
+    relay: OutboxRelay, producer: AIOKafkaProducer, settings: Settings
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    """Publish committed outbox rows until stopped; back off on broker errors (rows stay pending)."""
+
+    async def publish(topic: str, key: bytes, value: bytes) -> None:
+        await producer.send_and_wait(settings.topic(topic), value, key=key)
+
+    async def run(stop: asyncio.Event) -> None:
+        backoff = RELAY_IDLE_S
+        while not stop.is_set():
+            try:
+                published = await relay.relay_once(publish)
+                backoff = RELAY_IDLE_S
+            except Exception:
+                log.exception("outbox relay failed; retrying in %.1fs", backoff)
+                published = 0
+                backoff = min(backoff * 2, RELAY_BACKOFF_MAX_S)
+            if not published:
+                try:
+                    await asyncio.wait_for(stop.wait(), backoff)
+                except asyncio.TimeoutError:
+                    pass
+
+    return run
+
+
+async def build(settings: Settings, producer: AIOKafkaProducer) -> ServiceParts:
+    await upgrade_database(settings.database_url)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    domain = EnforcementDomain(sessions, PolicyHolder.from_path(settings.policy_file))
+    await domain.start()
+    clients = ClientRegistry(sessions)
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(domain), server)
+        return ["distillguard.v1.EnforcementService"]
+
+    background = [relay_loop(OutboxRelay(sessions), producer, settings)]
+    console = _console_task(settings, domain, sessions)
+    if console is not None:
+        background.append(console)
+    return ServiceParts(
+        processor=EnforcementProcessor(domain),
+        register_grpc=register,
+        interceptors=[TokenAuthInterceptor(clients)],
+        background=background,
+        close=engine.dispose,
+    )
+
+
+def _console_task(
+    settings: Settings, domain: EnforcementDomain, sessions: Any
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None:
+    try:
+        from enforcement.console import create_console_app, serve_console
+        from enforcement.domain import OperatorStore
+    except ModuleNotFoundError:
+        return None
+    app = create_console_app(domain, OperatorStore(sessions), settings=settings, extra=None)
+
+    async def run(stop: asyncio.Event) -> None:
+        await serve_console(app, settings.console_host, settings.console_port, stop)
+
+    return run
+
+
+def pending_actions_counter(settings: Settings) -> Callable[[], Awaitable[int]]:
+    """For wait-idle: committed actions not yet published."""
+
+    async def pending() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            return await OutboxRelay(session_factory(engine)).pending()
+        finally:
+            await engine.dispose()
+
+    return pending
+
+
+def definition() -> ServiceDefinition:
+    return ServiceDefinition(
+        name="enforcement",
+        inputs=(SIGNALS, CLUSTERS, SIGNUP, BILLING, INFERENCE),
+        dead_letter=DLQ_ENFORCEMENT,
+        state=STATE_ENFORCEMENT,
+        grpc_port=lambda settings: settings.enforcement_grpc_port,
+        build=build,
+    )
