@@ -63,7 +63,15 @@ class BatchResult:
 
 
 class BatchProcessor(Protocol):
-    """A service's domain adapter: everything the pipeline needs from it."""
+    """A service's domain adapter: everything the pipeline needs from it.
+
+    A processor whose state is a deterministic function of its recent input (event-time windows)
+    may set `replay_lookback_ms` instead of writing state changes: on start the pipeline then
+    re-reads each input partition from that far (by record timestamp) before the committed
+    offset up to it, discarding the outputs, which rebuilds the same state.
+    """
+
+    replay_lookback_ms: int | None
 
     def restore(self, records: Iterable[tuple[bytes, bytes]]) -> None:
         """Rebuild state from the changelog (latest value per key)."""
@@ -123,12 +131,68 @@ class BatchPipeline:
         self.recovered = asyncio.Event()
 
     async def recover(self) -> int:
-        """Read the service's state topic to its end and hand the latest records to the processor."""
+        """Restore state (changelog and/or replay) before the service reports SERVING."""
         latest = await read_compacted(self.settings, self.changelog_topic)
         self._processor.restore(latest.items())
-        self.recovered.set()
         log.info("%s recovered %d state records from %s", self.service, len(latest), self.changelog_topic)
-        return len(latest)
+        lookback = self._processor.replay_lookback_ms
+        replayed = await self._replay(lookback) if lookback is not None else 0
+        if replayed:
+            log.info("%s rebuilt its windows from %d replayed records", self.service, replayed)
+        self.recovered.set()
+        return len(latest) + replayed
+
+    async def _replay(self, lookback_ms: int) -> int:
+        """Re-process [committed - lookback, committed) of every input partition, outputs discarded."""
+        consumer = make_consumer(self.settings, group_id=self.group_id)
+        await consumer.start()
+        replayed = 0
+        try:
+            partitions: list[TopicPartition] = []
+            for topic in self._inputs:
+                found = consumer.partitions_for_topic(topic)
+                if found is None:
+                    await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+                    found = consumer.partitions_for_topic(topic) or set()
+                partitions.extend(TopicPartition(topic, p) for p in sorted(found))
+            if not partitions:
+                return 0
+            consumer.assign(partitions)
+            stops: dict[TopicPartition, int] = {}
+            for tp in partitions:
+                committed = await consumer.committed(tp)
+                if committed:
+                    stops[tp] = committed
+            if not stops:
+                return 0
+            for tp, stop in stops.items():
+                consumer.seek(tp, stop - 1)
+            last = await consumer.getmany(*stops, timeout_ms=5000, max_records=len(stops) * 50)
+            newest = max((r.timestamp for records in last.values() for r in records), default=0)
+            starts = await consumer.offsets_for_times({tp: max(newest - lookback_ms, 0) for tp in stops})
+            for tp, stop in stops.items():
+                found_at = starts.get(tp)
+                consumer.seek(tp, min(found_at.offset, stop) if found_at is not None else stop)
+            consumer.pause(*[tp for tp in partitions if tp not in stops])
+            remaining = {tp for tp, stop in stops.items() if await consumer.position(tp) < stop}
+            while remaining:
+                fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=self.settings.batch_max_records)
+                batch: list[InputRecord] = []
+                for tp, records in fetched.items():
+                    base = self._inputs[tp.topic]
+                    batch.extend(
+                        InputRecord(base, tp.partition, r.offset, r.key, r.value or b"")
+                        for r in records if r.offset < stops[tp] and r.value is not None
+                    )
+                if batch:
+                    await self._processor.process(batch)
+                    replayed += len(batch)
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= stops[tp]:
+                        remaining.discard(tp)
+        finally:
+            await consumer.stop()
+        return replayed
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.recover()

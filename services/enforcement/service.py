@@ -53,6 +53,8 @@ SEEN_KEYS_MAX: Final = 1_000_000
 class EnforcementProcessor:
     """BatchProcessor: all durable state is in the case store, so restore() has nothing to read."""
 
+    replay_lookback_ms: int | None = None
+
     def __init__(self, domain: EnforcementDomain) -> None:
         self.domain = domain
         self._seen_keys: dict[tuple[str, str], None] = {}

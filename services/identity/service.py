@@ -29,6 +29,8 @@ SLICE: Final = 500
 class IdentityProcessor:
     """BatchProcessor for the identity graph."""
 
+    replay_lookback_ms: int | None = None  # the graph is checkpointed into state.identity per batch
+
     def __init__(self, graph: IdentityGraph) -> None:
         self.graph = graph
 
