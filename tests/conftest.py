@@ -24,7 +24,8 @@ def unique(prefix: str) -> str:
 @pytest.fixture
 def kafka_settings(tmp_path: object) -> Settings:
     """Settings on the real broker with a unique topic prefix and consumer-group prefix."""
-    return load_settings(topic_prefix=unique("t") + ".", app_id_prefix=unique("dg"), data_dir=tmp_path)
+    return load_settings(topic_prefix=unique("t") + ".", app_id_prefix=unique("dg"), data_dir=tmp_path,
+                         console_port=0)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     ratepattern_grpc_port: int = Field(50052, ge=1, le=65535)
     enforcement_grpc_port: int = Field(50053, ge=1, le=65535)
     console_host: str = Field("127.0.0.1")
-    console_port: int = Field(8080, ge=1, le=65535)
+    console_port: int = Field(8080, ge=0, le=65535, description="Operator console port; 0 turns it off")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus metrics port; 0 disables")
     grpc_host: str = Field("127.0.0.1")
     policy_file: Path | None = Field(None, description="Enforcement policy YAML; None = the bundled default")

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import grpc
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distillguard.casestore import create_engine, session_factory, upgrade_database
 from distillguard.codec import InvalidEvent, decode_wire
@@ -37,10 +38,13 @@ from enforcement.domain import (
     ClientRegistry,
     EnforcementDomain,
     InvalidSignal,
+    OperatorStore,
     OutboxRelay,
     PolicyHolder,
     SignalContext,
 )
+from enforcement.console import create_console_app, serve_console
+from enforcement.console.settings import ConsoleSettings
 from enforcement.servicer import EnforcementServicer
 
 log = logging.getLogger(__name__)
@@ -64,23 +68,29 @@ class EnforcementProcessor:
             pass
 
     async def process(self, batch: Sequence[InputRecord]) -> BatchResult:
+        """Facts first (signups, billing, identifiers, clusters), then the batch's risk signals in one go."""
         result = BatchResult()
         signups: list[events_pb2.SignupEvent] = []
+        signals: list[tuple[InputRecord, ratepattern_pb2.RiskSignal]] = []
         for record in batch:
             try:
-                await self._one(record, signups)
+                if record.topic == SIGNALS.name:
+                    signals.append((record, _parse(ratepattern_pb2.RiskSignal, record.value)))
+                else:
+                    await self._fact(record, signups)
             except (InvalidEvent, InvalidSignal) as exc:
                 result.rejected.append(Rejected(record, str(exc)))
         if signups:
             await self.domain.observe_signups(signups)
+        if signals:
+            first = signals[0][0]
+            context = SignalContext(source=f"{first.topic}[{first.partition}]@{first.offset}+{len(signals)}")
+            outcome = await self.domain.handle_signals([signal for _, signal in signals], context)
+            result.rejected.extend(Rejected(signals[index][0], reason) for index, reason in outcome.rejected)
         return result
 
-    async def _one(self, record: InputRecord, signups: list[events_pb2.SignupEvent]) -> None:
-        source = f"{record.topic}[{record.partition}]@{record.offset}"
-        if record.topic == SIGNALS.name:
-            signal = _parse(ratepattern_pb2.RiskSignal, record.value)
-            await self.domain.handle_signal(signal, SignalContext(source=source))
-        elif record.topic == CLUSTERS.name:
+    async def _fact(self, record: InputRecord, signups: list[events_pb2.SignupEvent]) -> None:
+        if record.topic == CLUSTERS.name:
             await self.domain.handle_cluster_update(_parse(identity_pb2.ClusterUpdate, record.value))
         elif record.topic == SIGNUP.name:
             signup = decode_wire("signup", record.value)
@@ -161,17 +171,16 @@ async def build(settings: Settings, producer: AIOKafkaProducer) -> ServiceParts:
 
 
 def _console_task(
-    settings: Settings, domain: EnforcementDomain, sessions: Any
+    settings: Settings, domain: EnforcementDomain, sessions: async_sessionmaker[AsyncSession]
 ) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None:
-    try:
-        from enforcement.console import create_console_app, serve_console
-        from enforcement.domain import OperatorStore
-    except ModuleNotFoundError:
+    """The operator console on DISTILLGUARD_CONSOLE_HOST:PORT (port 0 turns it off)."""
+    if settings.console_port == 0:
         return None
-    app = create_console_app(domain, OperatorStore(sessions), settings=settings, extra=None)
+    console = ConsoleSettings.from_platform(settings)
+    app = create_console_app(domain, OperatorStore(sessions), settings=console, extra=None, sessions=sessions)
 
     async def run(stop: asyncio.Event) -> None:
-        await serve_console(app, settings.console_host, settings.console_port, stop)
+        await serve_console(app, console.host, console.port, stop)
 
     return run
 
