@@ -49,7 +49,7 @@ def publish(source: str, rejects_path: Path | None, embedded: bool) -> None:
     the rejects file with its line number and reason), 2 on a usage or broker error.
     """
     from distillguard.kafka import BrokerUnavailable
-    from distillguard.publish import publish_file
+    from distillguard.publish import default_workers, publish_file
 
     settings = _settings(embedded)
     if source != "-" and not Path(source).is_file():
@@ -58,7 +58,7 @@ def publish(source: str, rejects_path: Path | None, embedded: bool) -> None:
         stem = "stdin" if source == "-" else Path(source).name
         rejects_path = settings.data_dir / "rejects" / f"{stem}.rejects.jsonl"
     try:
-        summary = asyncio.run(publish_file(settings, source, rejects_path))
+        summary = asyncio.run(publish_file(settings, source, rejects_path, workers=default_workers()))
     except BrokerUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(orjson.dumps({**summary.as_dict(), "rejects_file": str(rejects_path) if summary.rejected else None}))
@@ -197,6 +197,36 @@ def wait_idle_command(timeout_s: float, embedded: bool) -> None:
     ok, message = asyncio.run(wait_idle(settings, groups, timeout_s, pending))
     click.echo(message, err=not ok)
     if not ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--slice-hours", type=click.FloatRange(min=0.01), default=6.0, show_default=True,
+              help="Event time published before waiting for the services to be idle")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=600, show_default=True,
+              help="wait-idle limit per slice")
+@click.option("--embedded", is_flag=True)
+def replay(source: str, slice_hours: float, timeout_s: float, embedded: bool) -> None:
+    """Publish a sorted event file in event-time slices, waiting for every service between slices."""
+    from distillguard.publish import default_workers
+    from distillguard.replay import replay_file
+    from distillguard.runtime import load_definition
+
+    settings = _settings(embedded)
+    groups = {name: load_definition(name).inputs for name in available_services()}
+    from enforcement.service import pending_actions_counter
+
+    rejects = settings.data_dir / "rejects" / f"{Path(source).name}.rejects.jsonl"
+    try:
+        summary = asyncio.run(replay_file(settings, source, rejects, groups, slice_hours=slice_hours,
+                                          timeout_s=timeout_s, pending_actions=pending_actions_counter(settings),
+                                          workers=default_workers()))
+    except TimeoutError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(orjson.dumps({"slices": summary.slices, **summary.published.as_dict()}))
+    if summary.published.rejected:
+        click.echo(f"{summary.published.rejected} lines rejected; see {rejects}", err=True)
         sys.exit(1)
 
 

@@ -194,9 +194,13 @@ async def publish_file(
     *,
     create_topics: bool = True,
     max_in_flight: int = 64,
-    workers: int | None = None,
+    workers: int = 0,
 ) -> PublishSummary:
-    """Publish every valid line of `source`; report invalid ones in `rejects_path`."""
+    """Publish every valid line of `source`; report invalid ones in `rejects_path`.
+
+    `workers` > 0 decodes in that many spawned processes (the CLI uses `default_workers()`); the
+    calling program's main module must then be import-safe, as multiprocessing's spawn requires.
+    """
     summary = PublishSummary()
     started = time.perf_counter()
     await wait_for_broker(settings, timeout_s=15)
@@ -209,7 +213,7 @@ async def publish_file(
     try:
         with open_lines(source) as stream, open(rejects_path, "wb") as rejects:
             batches = _PartitionedBatches(producer, max_in_flight)
-            async for chunk in decoded_chunks(stream, default_workers() if workers is None else workers):
+            async for chunk in decoded_chunks(stream, workers):
                 for kind, key, value in chunk.records:
                     await batches.add(topic_names[kind], key, value)
                     summary.published[kind] += 1

@@ -16,8 +16,10 @@ from typing import Any, Final
 
 import grpc
 from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import Link
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from distillguard import telemetry
 from distillguard.casestore import create_engine, session_factory, upgrade_database
 from distillguard.codec import InvalidEvent, decode_wire
 from distillguard.pipeline import BatchResult, InputRecord, Rejected
@@ -27,12 +29,13 @@ from distillguard.topics import (
     BILLING,
     CLUSTERS,
     DLQ_ENFORCEMENT,
+    ACTIONS,
     INFERENCE,
     SIGNALS,
     SIGNUP,
     STATE_ENFORCEMENT,
 )
-from distillguard.v1 import enforcement_pb2_grpc, events_pb2, identity_pb2, ratepattern_pb2
+from distillguard.v1 import enforcement_pb2, enforcement_pb2_grpc, events_pb2, identity_pb2, ratepattern_pb2
 from enforcement.auth import TokenAuthInterceptor
 from enforcement.domain import (
     ClientRegistry,
@@ -59,9 +62,10 @@ class EnforcementProcessor:
 
     replay_lookback_ms: int | None = None
 
-    def __init__(self, domain: EnforcementDomain) -> None:
+    def __init__(self, domain: EnforcementDomain, action_contexts: telemetry.ActionContexts | None = None) -> None:
         self.domain = domain
         self._seen_keys: dict[tuple[str, str], None] = {}
+        self._action_contexts = action_contexts or telemetry.ActionContexts()
 
     def restore(self, records: Iterable[tuple[bytes, bytes]]) -> None:
         for _ in records:  # the state topic stays empty: the case store is the state
@@ -85,7 +89,18 @@ class EnforcementProcessor:
         if signals:
             first = signals[0][0]
             context = SignalContext(source=f"{first.topic}[{first.partition}]@{first.offset}+{len(signals)}")
-            outcome = await self.domain.handle_signals([signal for _, signal in signals], context)
+            # --- telemetry hook: the decisions get their own span (a child of the batch span, linked to each
+            # signal's producer); the case-store writes are its children and the actions remember it.
+            tel = telemetry.current()
+            with tel.messages_span("enforcement decide", (record.headers for record, _ in signals),
+                                   {"distillguard.signal_count": len(signals)}):
+                outcome = await self.domain.handle_signals([signal for _, signal in signals], context)
+                if tel.tracing:
+                    self._action_contexts.remember(action.action_id for action in outcome.published)
+                for action in outcome.published:
+                    log.info("action %s (%s) for %s", action.action_id, enforcement_pb2.ActionKind.Name(action.kind),
+                             action.account_id or action.cluster_id, extra={"action_id": action.action_id})
+            # --- end telemetry hook
             result.rejected.extend(Rejected(signals[index][0], reason) for index, reason in outcome.rejected)
         return result
 
@@ -119,12 +134,27 @@ def _parse(message_type: Any, value: bytes) -> Any:
 
 
 def relay_loop(
-    relay: OutboxRelay, producer: AIOKafkaProducer, settings: Settings
+    relay: OutboxRelay, producer: AIOKafkaProducer, settings: Settings,
+    action_contexts: telemetry.ActionContexts | None = None,
 ) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
     """Publish committed outbox rows until stopped; back off on broker errors (rows stay pending)."""
+    contexts = action_contexts or telemetry.ActionContexts()
 
     async def publish(topic: str, key: bytes, value: bytes) -> None:
-        await producer.send_and_wait(settings.topic(topic), value, key=key)
+        # --- telemetry hook: an action's publish span links to the span that decided it (the producer
+        # instrumentation then carries this span's context in the record's headers); actions by kind.
+        tel = telemetry.current()
+        if topic != ACTIONS.name or not (tel.tracing or tel.metrics):
+            await producer.send_and_wait(settings.topic(topic), value, key=key)
+            return
+        action = enforcement_pb2.EnforcementAction.FromString(value)
+        decided = contexts.get(action.action_id)
+        kind = enforcement_pb2.ActionKind.Name(action.kind)
+        with tel.span("enforcement publish action", links=[Link(decided)] if decided else (),
+                      attributes={"distillguard.action_id": action.action_id, "distillguard.action.kind": kind}):
+            await producer.send_and_wait(settings.topic(topic), value, key=key)
+        tel.count_action(kind)
+        # --- end telemetry hook
 
     async def run(stop: asyncio.Event) -> None:
         backoff = RELAY_IDLE_S
@@ -152,22 +182,58 @@ async def build(settings: Settings, producer: AIOKafkaProducer) -> ServiceParts:
     domain = EnforcementDomain(sessions, PolicyHolder.from_path(settings.policy_file))
     await domain.start()
     clients = ClientRegistry(sessions)
+    action_contexts = telemetry.ActionContexts()  # telemetry hook: decision contexts, by action id
+    telemetry.current().instrument_engine(engine)  # telemetry hook: SQLAlchemy spans (no-op when off)
 
     def register(server: grpc.aio.Server) -> list[str]:
-        enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(EnforcementServicer(domain), server)
+        servicer = TracedEnforcementServicer(domain, action_contexts)  # telemetry hook (was EnforcementServicer)
+        enforcement_pb2_grpc.add_EnforcementServiceServicer_to_server(servicer, server)
         return ["distillguard.v1.EnforcementService"]
 
-    background = [relay_loop(OutboxRelay(sessions), producer, settings)]
+    background = [relay_loop(OutboxRelay(sessions), producer, settings, action_contexts)]
     console = _console_task(settings, domain, sessions)
     if console is not None:
         background.append(console)
     return ServiceParts(
-        processor=EnforcementProcessor(domain),
+        processor=EnforcementProcessor(domain, action_contexts),
         register_grpc=register,
         interceptors=[TokenAuthInterceptor(clients)],
         background=background,
         close=engine.dispose,
     )
+
+
+# --- telemetry hook ---------------------------------------------------------------------------------------------
+class TracedEnforcementServicer(EnforcementServicer):
+    """The servicer, with each answer's action tied to the span that decided it: CheckAccount's server span
+    links to the decision of the action it reports; operator decisions remember their server span."""
+
+    def __init__(self, domain: EnforcementDomain, action_contexts: telemetry.ActionContexts) -> None:
+        super().__init__(domain)
+        self._contexts = action_contexts
+
+    async def CheckAccount(  # noqa: N802
+        self, request: enforcement_pb2.CheckAccountRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> enforcement_pb2.CheckAccountResponse:
+        reply = await super().CheckAccount(request, context)
+        if reply.action_id:
+            self._contexts.link_current_span(reply.action_id)
+        return reply
+
+    async def DecideCase(  # noqa: N802
+        self, request: enforcement_pb2.DecideCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> enforcement_pb2.DecideCaseResponse:
+        reply = await super().DecideCase(request, context)
+        self._contexts.remember(action.action_id for action in reply.actions)
+        return reply
+
+    async def ReverseAction(  # noqa: N802
+        self, request: enforcement_pb2.ReverseActionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> enforcement_pb2.ReverseActionResponse:
+        reply = await super().ReverseAction(request, context)
+        self._contexts.remember([reply.restore.action_id])
+        return reply
+# --- end telemetry hook -------------------------------------------------------------------------------------------
 
 
 def _console_task(

@@ -24,7 +24,7 @@ import orjson
 
 from distillguard.codec import decode_line
 from distillguard.kafka import ensure_topics, make_producer
-from distillguard.publish import _PartitionedBatches, publish_file
+from distillguard.publish import _PartitionedBatches, default_workers, publish_file
 from distillguard.settings import load_settings
 from distillguard.topics import EVENT_TOPICS
 
@@ -75,7 +75,7 @@ async def run(events: int) -> None:
     producer_floor = len(values) / (time.perf_counter() - started)
     await producer.stop()
 
-    summary = await publish_file(settings, str(source), folder / "rejects.jsonl")
+    summary = await publish_file(settings, str(source), folder / "rejects.jsonl", workers=default_workers())
     assert summary.total_published == events and summary.rejected == 0
     full = summary.lines / summary.seconds
 

@@ -1,6 +1,6 @@
 """The append-only audit log: the only write path is `AuditLog.append`.
 
-Three layers keep rows immutable: this API has no update or delete; an ORM flush that would update or
+Three layers keep rows immutable: this API only inserts (`append`, `append_all`) and reads; an ORM flush that would update or
 delete an `AuditEntry` raises `AuditLogImmutable`; and the migration installs database triggers (PostgreSQL
 and SQLite) that refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) on audit_log, so even hand-written
 SQL cannot rewrite history.
@@ -8,12 +8,12 @@ SQL cannot rewrite history.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
@@ -69,8 +69,32 @@ class AuditLog:
         session.add(entry)
         return entry
 
+    @staticmethod
+    def values(
+        *,
+        actor: str,
+        action: str,
+        subject: str,
+        reason: str = "",
+        policy_version: str = "",
+        detail: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """One row for `append_all`."""
+        return {
+            "at": at or utcnow(), "actor": actor, "action": action, "subject": subject, "reason": reason,
+            "policy_version": policy_version, "detail": dict(detail or {}),
+        }
+
+    @staticmethod
+    async def append_all(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert many rows (built with `values`) in one statement, inside the caller's transaction."""
+        if rows:
+            await session.execute(insert(AuditEntry), [dict(row) for row in rows])
+
     @classmethod
-    async def entries(cls, session: AsyncSession, query: AuditQuery = AuditQuery()) -> list[AuditEntry]:
+    async def entries(cls, session: AsyncSession, query: AuditQuery | None = None) -> list[AuditEntry]:
+        query = query or AuditQuery()
         stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
         if query.subject is not None:
             stmt = stmt.where(AuditEntry.subject == query.subject)

@@ -31,10 +31,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from distillguard.casestore.types import BigIntKey, JSONDocument, UTCDateTime, utcnow
 
@@ -252,6 +251,7 @@ class EvidenceSnapshot(Base):
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    case: Mapped[Case] = relationship(lazy="raise")
     #: risk_signal | cluster_update | external_signal
     kind: Mapped[str] = mapped_column(String(32))
     source_id: Mapped[str] = mapped_column(String(200))
@@ -266,6 +266,7 @@ class Decision(Base):
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    case: Mapped[Case] = relationship(lazy="raise")
     #: auto_monitor | auto_enforce | auto_review | auto_shadow | approve | reject | escalate | reverse
     decision: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(128))
@@ -288,6 +289,7 @@ class Action(Base):
     action_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    case: Mapped[Case] = relationship(lazy="raise")
     account_id: Mapped[str] = mapped_column(String(128))
     cluster_id: Mapped[str | None] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))
@@ -319,6 +321,7 @@ class Appeal(Base):
 
     appeal_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     action_id: Mapped[str] = mapped_column(ForeignKey("actions.action_id"), index=True)
+    action: Mapped[Action] = relationship(lazy="raise")
     account_id: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))
     filed_by: Mapped[str] = mapped_column(String(128))
@@ -338,6 +341,10 @@ class Reversal(Base):
     action_id: Mapped[str] = mapped_column(ForeignKey("actions.action_id"), unique=True)
     restore_action_id: Mapped[str] = mapped_column(ForeignKey("actions.action_id"))
     appeal_id: Mapped[str | None] = mapped_column(ForeignKey("appeals.appeal_id"))
+    # Relationships only order inserts in a flush (parents first); they are never loaded.
+    action: Mapped[Action] = relationship(foreign_keys=[action_id], lazy="raise")
+    restore_action: Mapped[Action] = relationship(foreign_keys=[restore_action_id], lazy="raise")
+    appeal: Mapped[Appeal | None] = relationship(lazy="raise")
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text)
     reversed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,1 @@
+"""Bundled enforcement policies (package data)."""
