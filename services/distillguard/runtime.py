@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from distillguard import telemetry
 from distillguard.kafka import ensure_topics, make_producer, wait_for_broker
 from distillguard.pipeline import BatchPipeline, BatchProcessor
 from distillguard.settings import Settings
@@ -115,12 +116,15 @@ class RunningService:
         self.server: grpc.aio.Server | None = None
         self.pipeline: BatchPipeline | None = None
         self.port: int | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # long-running: their end is the service's end
+        self._health_task: asyncio.Task[None] | None = None
         self._parts: ServiceParts | None = None
         self._producer: Any = None
+        self.telemetry: telemetry.Telemetry = telemetry.DISABLED
 
     async def start(self, port: int | None = None) -> None:
         settings = self.settings
+        self.telemetry = telemetry.configure(self.definition.name, settings)  # telemetry hook: once per process
         await wait_for_broker(settings)
         await ensure_topics(settings)
         self._producer = make_producer(settings)
@@ -131,7 +135,10 @@ class RunningService:
             self.definition.state, parts.processor, self._producer,
         )
         server = self.server = grpc.aio.server(
-            interceptors=[NotReadyInterceptor(self.pipeline.recovered), *parts.interceptors]
+            interceptors=[
+                *self.telemetry.server_interceptors(),  # telemetry hook: call latency (tracing is instrumented)
+                NotReadyInterceptor(self.pipeline.recovered), *parts.interceptors,
+            ]
         )
         names = list(parts.register_grpc(server))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -144,7 +151,7 @@ class RunningService:
             raise RuntimeError(f"could not bind gRPC port {settings.grpc_host}:{wanted}")
         await server.start()
         self._tasks.append(asyncio.create_task(self.pipeline.run(self.stop_event), name="pipeline"))
-        self._tasks.append(asyncio.create_task(self._serve_when_recovered(names), name="health"))
+        self._health_task = asyncio.create_task(self._serve_when_recovered(names), name="health")
         for background in parts.background:
             self._tasks.append(asyncio.create_task(background(self.stop_event)))
         log.info("%s: gRPC on %s:%d", self.definition.name, settings.grpc_host, self.port)
@@ -161,16 +168,23 @@ class RunningService:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def wait(self) -> None:
-        """Until stop() is called or a task fails (its exception is raised)."""
+        """Until stop() is called; raises when a long-running task fails or ends on its own."""
         stopper = asyncio.create_task(self.stop_event.wait())
         done, _ = await asyncio.wait([stopper, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopper and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
         stopper.cancel()
+        for task in done:
+            if task is stopper:
+                continue
+            error = task.exception()
+            if error is not None:
+                raise error
+            if not self.stop_event.is_set():
+                raise RuntimeError(f"{self.definition.name}: task {task.get_name()} ended unexpectedly")
 
     async def stop(self) -> None:
         self.stop_event.set()
+        if self._health_task is not None:
+            self._health_task.cancel()
         await self.health.enter_graceful_shutdown()
         for task in self._tasks:
             try:
@@ -185,6 +199,7 @@ class RunningService:
             await self._parts.close()
         if self._producer is not None:
             await self._producer.stop()
+        await asyncio.to_thread(self.telemetry.flush)  # telemetry hook: export the spans still queued
 
 
 def faust_app(settings: Settings, definition: ServiceDefinition) -> faust.App:
@@ -203,12 +218,14 @@ def faust_app(settings: Settings, definition: ServiceDefinition) -> faust.App:
 
     @app.task  # type: ignore[misc]
     async def serve() -> None:
-        await running.start()
         try:
+            await running.start()
             await running.wait()
+        except Exception as exc:
+            log.exception("%s failed; stopping the worker", definition.name)
+            app._crash(exc)  # noqa: SLF001 - faust's way to make the worker exit non-zero
         finally:
             await running.stop()
-            app._crash(RuntimeError(f"{definition.name} stopped"))  # noqa: SLF001 - make the worker exit
 
     return app
 
