@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from distillguard.kafka import make_consumer
 from distillguard.pipeline import consumer_group
@@ -29,35 +28,37 @@ class Lag:
 
 
 async def consumer_lags(settings: Settings, groups: dict[str, tuple[TopicSpec, ...]]) -> list[Lag]:
-    """Lag of each (group, input partition); a group that never committed counts from offset 0."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    """Lag of each (group, input partition); a group that never committed counts from offset 0.
+
+    Committed offsets are read through a consumer of each group that never joins it (OffsetFetch
+    by the group coordinator), which Kafka and the embedded Tansu broker both answer; the admin
+    client's variant of the request is not understood by Tansu.
+    """
     probe = make_consumer(settings, group_id=None)
-    await admin.start()
     await probe.start()
     try:
         lags: list[Lag] = []
-        existing = set(await admin.list_topics())
         for service, inputs in groups.items():
             group = consumer_group(settings, service)
-            committed = await admin.list_consumer_group_offsets(group)
-            partitions = []
+            partitions: list[TopicPartition] = []
             for spec in inputs:
                 name = settings.topic(spec.name)
-                if name not in existing:
-                    continue
-                for partition in probe.partitions_for_topic(name) or await _partitions(probe, name):
-                    partitions.append(TopicPartition(name, partition))
+                found = probe.partitions_for_topic(name) or await _partitions(probe, name)
+                partitions.extend(TopicPartition(name, partition) for partition in sorted(found))
             if not partitions:
                 continue
             ends = await probe.end_offsets(partitions)
-            for tp in partitions:
-                meta = committed.get(tp)
-                done = meta.offset if meta is not None and meta.offset >= 0 else 0
-                lags.append(Lag(group, tp.topic, tp.partition, done, ends[tp]))
+            member = make_consumer(settings, group_id=group)
+            await member.start()
+            try:
+                for tp in partitions:
+                    committed = await member.committed(tp)
+                    lags.append(Lag(group, tp.topic, tp.partition, committed or 0, ends[tp]))
+            finally:
+                await member.stop()
         return lags
     finally:
         await probe.stop()
-        await admin.close()
 
 
 async def _partitions(probe: object, topic: str) -> set[int]:
