@@ -10,7 +10,7 @@ from distillguard.idle import wait_idle
 from distillguard.kafka import ensure_topics, make_consumer
 from distillguard.pipeline import consumer_group
 from distillguard.settings import Settings, load_settings
-from distillguard.topics import SIGNUP
+from distillguard.topics import SIGNUP, TopicSpec
 from servicekit import publish_events
 
 EVENTS = [
@@ -22,7 +22,7 @@ EVENTS = [
 async def check_idle(settings: Settings) -> None:
     await ensure_topics(settings)
     await publish_events(settings, EVENTS)
-    groups = {"identity": (SIGNUP,)}
+    groups: dict[str, tuple[TopicSpec, ...]] = {"identity": (SIGNUP,)}
     ok, message = await wait_idle(settings, groups, timeout_s=3)
     assert not ok and "behind" in message
 
