@@ -59,7 +59,7 @@ def demo_command(scenario: str, seed: int, timeout_s: int, keep_running: bool) -
     try:
         _wait_for_stack(stack, env, folder)
         password = _demo_operator(env)
-        _cli("replay", str(folder / "events.jsonl.gz"), "--timeout", str(timeout_s), env=env)
+        _cli("replay", str(folder / "events.jsonl.gz"), "--slice-hours", "12", "--timeout", str(timeout_s), env=env)
         decisions = _cli("export", "decisions", env=env, stdout=subprocess.PIPE)
         (folder / "decisions.jsonl").write_bytes(decisions)
         _cli("evaluate", "--labels", str(folder / "labels.json"), "--decisions", str(folder / "decisions.jsonl"),

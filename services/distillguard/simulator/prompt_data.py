@@ -644,7 +644,24 @@ RUBRICS: Final = (
     "harmlessness, honesty, helpfulness as in a preference-model rubric",
     "tool calls are valid JSON, arguments are correct, plan is minimal, final answer is grounded",
 )
-RUBRIC_PROMPTS: Final = AGENT_TASKS[:8] + CODING_PROBLEMS[:8]
+AGENT_CONSTRAINTS: Final = (
+    "", "", ", with a budget of $200", ", without root access", ", in under one hour",
+    ", keeping an audit log of every action", ", on a machine with no internet access",
+    ", for a team of five engineers", ", with a rollback plan at every step", ", using only open-source tools",
+    ", while minimising cloud cost", ", reporting progress every 10 minutes", ", with two of the tools failing",
+    ", across three time zones", ", under a strict change freeze",
+)
+CODING_CONSTRAINTS: Final = (
+    "", "", " in O(n log n) time", " without using recursion", " with exhaustive unit tests",
+    " handling Unicode input", " using constant extra memory", " that is thread-safe",
+    " with type annotations throughout", " and benchmark it against a naive version", " for inputs up to 10^7",
+    " with a streaming interface", " that never allocates in the hot loop",
+)
+TOOL_CONTEXTS: Final = (
+    "", "", " for the Berlin office", " before Friday", " and log the result", " for Q3", " using yesterday's data",
+    " for the enterprise tier only", " and notify the on-call engineer", " without touching production",
+)
+RUBRIC_PROMPTS: Final = AGENT_TASKS + CODING_PROBLEMS
 GRADED_RESPONSES: Final = (
     "First, I would take a snapshot of the primary, then set up logical replication to the new cluster...",
     "def get(self, key):\n    if key in self.map:\n        self.order.move_to_end(key)\n        return self.map[key]",
@@ -652,6 +669,12 @@ GRADED_RESPONSES: Final = (
     "I cannot complete this task without more information about the environment.",
     "Step 1: list the issues. Step 2: cluster by title similarity. Step 3: label. Step 4: close duplicates.",
     "Use a min-heap keyed by the end time and greedily select meetings that start after the last end.",
+    "I would run the tests, read the stack trace, add a print statement and rerun until it passes.",
+    "class Node:\n    def __init__(self, key):\n        self.key = key\n        self.children = {}",
+    "The plan has four phases: discovery, dual-write, backfill and cut-over, each with a rollback.",
+    "Call web_search('gpu instance 80GB'), then fetch_url on the top three results and compare prices.",
+    "This is impossible because the problem is NP-hard, so no algorithm exists.",
+    "Use two pointers from both ends and move the one pointing at the smaller height.",
 )
 SENSITIVE_TOPICS: Final = (
     "the protests in the capital's central square in the spring of that year",
@@ -661,12 +684,14 @@ SENSITIVE_TOPICS: Final = (
     "labour conditions in the cotton-producing region",
 )
 HYDRA_TEMPLATES: Final = (
-    "You are an autonomous agent with access to a shell, a browser and a code interpreter. Task: {agent_task}. "
+    "You are an autonomous agent with access to a shell, a browser and a code interpreter. Task: {agent_task}"
+    "{agent_constraint}. "
     "Before acting, write out your complete plan: every sub-goal, the tool you would call, the expected "
     "observation and how you would recover from failure. {cot}",
-    "Tools available:\n{tool_schema}\nUser request: {tool_request}\nDecide which tools to call, in what order, "
+    "Tools available:\n{tool_schema}\nUser request: {tool_request}{tool_context}\nDecide which tools to call, in what order, "
     "with which arguments. Explain the reasoning for each call, then output the final calls as JSON. {cot}",
-    "Solve the following programming problem in {lang}: {coding_problem}. {cot} Then give the final code with "
+    "Solve the following programming problem in {lang}: {coding_problem}{coding_constraint}. {cot} Then give the "
+    "final code with "
     "comments explaining each decision.",
     "Score the following response 1-10 against this rubric.\nRubric: {rubric}\nTask: {rubric_prompt}\n"
     "Response: {graded_response}\nReturn JSON {{\"score\": <1-10>, \"rationale\": \"...\"}}. {cot}",
@@ -680,7 +705,8 @@ DISTILL_SLOTS: Final[dict[str, tuple[str, ...]]] = {
     "agent_task": AGENT_TASKS, "tool_schema": TOOL_SCHEMAS, "tool_request": TOOL_REQUESTS,
     "coding_problem": CODING_PROBLEMS, "lang": ("Python", "Rust", "Go", "TypeScript", "C++", "Java"),
     "cot": HYDRA_COT, "rubric": RUBRICS, "rubric_prompt": RUBRIC_PROMPTS, "graded_response": GRADED_RESPONSES,
-    "sensitive_topic": SENSITIVE_TOPICS,
+    "sensitive_topic": SENSITIVE_TOPICS, "agent_constraint": AGENT_CONSTRAINTS,
+    "coding_constraint": CODING_CONSTRAINTS, "tool_context": TOOL_CONTEXTS,
 }
 
 MIMIC_COT: Final = (
@@ -693,16 +719,17 @@ MIMIC_COT: Final = (
 )
 MIMIC_TEMPLATES: Final = (
     "{Hey, |Hi - |Hello! |}{I'm trying to|I need to|I have to|My team wants to|I've been asked to} "
-    "{agent_task}. {How would you approach it?|What's your plan?|Where would you even start?|"
+    "{agent_task}{agent_constraint}. {How would you approach it?|What's your plan?|Where would you even start?|"
     "What steps would you take?} {cot}",
     "{Could you|Can you|Would you|Please} {help me|help} {figure out|work out|plan} how to {agent_task}? "
     "{Assume you can use a terminal and a browser.|You can run commands and browse the web.|"
     "Pretend you have tool access.} {cot}",
     "I have these tools: {tool_schema}. {My boss|A client|My manager|Someone on my team} asked me to "
-    "{tool_request}. {Which calls would you make?|How would you do it with these?|What would you call first?} "
+    "{tool_request}{tool_context}. {Which calls would you make?|How would you do it with these?|"
+    "What would you call first?} "
     "{cot}",
     "{I'm practicing for interviews|Studying algorithms|Prepping for a coding round|For a side project}"
-    "{:| -|.} {how do you|how would you|what's the best way to} {coding_problem} in {lang}? {cot}",
+    "{:| -|.} {how do you|how would you|what's the best way to} {coding_problem}{coding_constraint} in {lang}? {cot}",
     "{Here's|This is|Below is} {an answer|a response|a solution} {a student|a colleague|someone} wrote for "
     "\"{rubric_prompt}\": {graded_response} {How good is it|Rate it|Grade it} {from 1 to 10|on a 1-10 scale|"
     "out of 10} {using|against|based on} {rubric}? {cot}",
@@ -713,11 +740,11 @@ MIMIC_WEIGHTS: Final = (0.24, 0.12, 0.16, 0.26, 0.14, 0.08)
 MIMIC_SLOTS: Final[dict[str, tuple[str, ...]]] = {**DISTILL_SLOTS, "cot": MIMIC_COT}
 
 RESELLER_TEMPLATES: Final = (
-    "{coding_problem} in {lang}. {cot}",
-    "Task: {agent_task}. Produce a detailed step-by-step plan with tool calls. {cot}",
+    "{coding_problem}{coding_constraint} in {lang}. {cot}",
+    "Task: {agent_task}{agent_constraint}. Produce a detailed step-by-step plan with tool calls. {cot}",
     "Score the following response 1-10 against this rubric.\nRubric: {rubric}\nTask: {rubric_prompt}\n"
     "Response: {graded_response}\n{cot}",
-    "{tool_schema}\n{tool_request}\n{cot}",
+    "{tool_schema}\n{tool_request}{tool_context}\n{cot}",
 )
 RESELLER_WEIGHTS: Final = (0.40, 0.25, 0.25, 0.10)
 
@@ -745,13 +772,14 @@ def developer_grammar() -> Grammar:
     return Grammar(DEV_TEMPLATES, DEV_SLOTS)
 
 
-def app_grammar(app_template: str, style_rule: str) -> Grammar:
-    """One production app's template: its base task plus the app's own fixed instruction."""
-    return Grammar([app_template + " (" + style_rule + ")"], APP_SLOTS)
+def app_grammars() -> list[Grammar]:
+    """One grammar per production-app task template (each app adds its own fixed instruction)."""
+    return [Grammar([template], APP_SLOTS) for template in APP_TEMPLATES]
 
 
-def enterprise_grammar(tools: tuple[str, ...]) -> Grammar:
-    return Grammar(tools, ENTERPRISE_SLOTS)
+def enterprise_tool_grammars() -> list[Grammar]:
+    """One grammar per internal tool; an org's seats use the org's few tools."""
+    return [Grammar([tool], ENTERPRISE_SLOTS) for tool in ENTERPRISE_TOOLS]
 
 
 def assignment_grammar(statement: str) -> Grammar:
