@@ -29,11 +29,17 @@ class ReplaySummary:
     published: PublishSummary = field(default_factory=PublishSummary)
 
 
+#: A slice boundary is skipped while the slice holds fewer events than this: sparse stretches of
+#: event time (e.g. signups of accounts created long before the traffic) go out together.
+MIN_SLICE_EVENTS = 500
+
+
 def _slices(source: str, slice_s: int, folder: Path) -> Iterator[Path]:
     """Split `source` (sorted by occurred_at) into files of one event-time slice each."""
     current: int | None = None
     out = None
     index = 0
+    size = 0
     with open_lines(source) as stream:
         for line in stream:
             try:
@@ -41,13 +47,15 @@ def _slices(source: str, slice_s: int, folder: Path) -> Iterator[Path]:
                 bucket = int(moment.timestamp()) // slice_s
             except (orjson.JSONDecodeError, KeyError, TypeError, InvalidEvent):
                 bucket = current if current is not None else 0  # publish reports the line itself
-            if bucket != current:
+            if bucket != current and (out is None or size >= MIN_SLICE_EVENTS):
                 if out is not None:
                     out.close()
                     yield folder / f"slice-{index:05d}.jsonl"
                     index += 1
-                current = bucket
                 out = open(folder / f"slice-{index:05d}.jsonl", "wb")  # noqa: SIM115 - closed above/below
+                size = 0
+            current = bucket
+            size += 1
             assert out is not None
             out.write(line if line.endswith(b"\n") else line + b"\n")
     if out is not None:
