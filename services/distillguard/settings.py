@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     console_port: int = Field(8080, ge=0, le=65535, description="Operator console port; 0 turns it off")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus metrics port; 0 disables")
     grpc_host: str = Field("127.0.0.1")
+    identity_target: str = Field("127.0.0.1:50051", description="Where enforcement reaches the identity gRPC API")
+    ratepattern_target: str = Field("127.0.0.1:50052", description="Where enforcement reaches the rate-pattern API")
     policy_file: Path | None = Field(None, description="Enforcement policy YAML; None = the bundled default")
     batch_max_records: int = Field(5000, ge=1, le=100_000)
     batch_timeout_s: float = Field(0.5, gt=0, le=30)

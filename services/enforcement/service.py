@@ -48,6 +48,7 @@ from enforcement.domain import (
 )
 from enforcement.console import create_console_app, serve_console
 from enforcement.console.settings import ConsoleSettings
+from enforcement.peers import PeerServices
 from enforcement.servicer import EnforcementServicer
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class EnforcementProcessor:
     def __init__(self, domain: EnforcementDomain, action_contexts: telemetry.ActionContexts | None = None) -> None:
         self.domain = domain
         self._seen_keys: dict[tuple[str, str], None] = {}
-        self._action_contexts = action_contexts or telemetry.ActionContexts()
+        self._action_contexts = telemetry.ActionContexts() if action_contexts is None else action_contexts
 
     def restore(self, records: Iterable[tuple[bytes, bytes]]) -> None:
         for _ in records:  # the state topic stays empty: the case store is the state
@@ -138,7 +139,7 @@ def relay_loop(
     action_contexts: telemetry.ActionContexts | None = None,
 ) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
     """Publish committed outbox rows until stopped; back off on broker errors (rows stay pending)."""
-    contexts = action_contexts or telemetry.ActionContexts()
+    contexts = telemetry.ActionContexts() if action_contexts is None else action_contexts
 
     async def publish(topic: str, key: bytes, value: bytes) -> None:
         # --- telemetry hook: an action's publish span links to the span that decided it (the producer
@@ -243,10 +244,14 @@ def _console_task(
     if settings.console_port == 0:
         return None
     console = ConsoleSettings.from_platform(settings)
-    app = create_console_app(domain, OperatorStore(sessions), settings=console, extra=None, sessions=sessions)
+    peers = PeerServices(settings)
+    app = create_console_app(domain, OperatorStore(sessions), settings=console, extra=peers, sessions=sessions)
 
     async def run(stop: asyncio.Event) -> None:
-        await serve_console(app, console.host, console.port, stop)
+        try:
+            await serve_console(app, console.host, console.port, stop)
+        finally:
+            await peers.close()
 
     return run
 
