@@ -154,6 +154,7 @@ class Identities:
         self._country_cum = np.cumsum(weights / weights.sum()).tolist()
         self._by_code = {c.code: c for c in data.COUNTRIES}
         self._issued: set[str] = set()
+        self._mailboxes: set[tuple[str, str]] = set()
         # Scalar draws come from buffers: a numpy call per draw would dominate building 100k accounts.
         self._uniform: list[float] = []
         self._normal: list[float] = []
@@ -211,14 +212,26 @@ class Identities:
         return self.pick(data.FIRST_NAMES[country.names]), self.pick(data.LAST_NAMES[country.names])
 
     def email(self, first: str, last: str, domain: str | None = None) -> str:
+        """A mailbox no other account has: providers refuse a taken address, and Gmail ignores dots
+        and +tags, so uniqueness is checked on the normalised mailbox."""
         f, l_ = ascii_slug(first) or "user", ascii_slug(last) or "mail"
-        year = str(self.integer(1965, 2006))
-        style = self.integer(0, 7)
-        local = (
-            f"{f}.{l_}", f"{f}{l_}{self.digits(2)}", f"{f[0]}{l_}", f"{l_}.{f}{year[2:]}", f"{f}_{l_}{self.digits(3)}",
-            f"{f}{year}", f"{f}.{l_}{self.digits(1)}",
-        )[style]
-        return f"{local}@{domain or self.pick(data.FREE_EMAIL_DOMAINS)}"
+        for attempt in range(20):
+            year = str(self.integer(1965, 2006))
+            style = self.integer(0, 7)
+            local = (
+                f"{f}.{l_}", f"{f}{l_}{self.digits(2)}", f"{f[0]}{l_}", f"{l_}.{f}{year[2:]}",
+                f"{f}_{l_}{self.digits(3)}", f"{f}{year}", f"{f}.{l_}{self.digits(1)}",
+            )[style]
+            if attempt >= 10:
+                local += self.digits(4)
+            host = domain or self.pick(data.FREE_EMAIL_DOMAINS)
+            mailbox = local.split("+")[0].lower()
+            if host in ("gmail.com", "googlemail.com"):
+                mailbox, host = mailbox.replace(".", ""), "gmail.com"
+            if (mailbox, host) not in self._mailboxes:
+                self._mailboxes.add((mailbox, host))
+                return f"{local}@{host}"
+        raise RuntimeError(f"no free mailbox for {first} {last}")  # pragma: no cover - 20 draws collide
 
     def phone(self, country: data.Country) -> str:
         return country.phone_prefix + str(self.integer(2, 10)) + self.digits(country.phone_digits - 1)
