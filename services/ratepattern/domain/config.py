@@ -1,0 +1,86 @@
+"""Frozen configuration of the rate-pattern engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class RatePatternConfig:
+    """Every tunable of the engine; the defaults are the documented production values.
+
+    Times are event time (InferenceEvent.occurred_at) in milliseconds unless the name says otherwise.
+    """
+
+    # Event time. An event is counted when occurred_at >= (max occurred_at seen before it) - lateness.
+    allowed_lateness_ms: int = HOUR_MS
+    # Scores are evaluated each time the stream's max event time crosses a multiple of this. At an
+    # evaluation, an account with requests since its last score is re-scored when it was never scored,
+    # when `rescore_interval_ms` has passed since its last score, or when it made `rescore_requests`
+    # requests since then; clusters are re-scored when a member was.
+    evaluation_interval_ms: int = 15 * MINUTE_MS
+    rescore_interval_ms: int = 4 * HOUR_MS
+    rescore_requests: int = 32
+
+    # Limit hugging: a minute is "near the limit" when its requests >= this share of account_rpm_limit.
+    near_limit_fraction: float = 0.8
+    # A request "asks for the cap" when output_tokens >= this share of its max_tokens.
+    max_tokens_fraction: float = 0.9
+
+    # Content sampling: of the first `samples_per_account_hour` requests of an account in each
+    # event-time hour, a request is analysed while the account's analysed prompts that UTC day are
+    # fewer than max(samples_per_account_day, sample_share * its requests that day so far).
+    samples_per_account_hour: int = 1
+    samples_per_account_day: int = 2
+    sample_share: float = 0.02
+    # Of those, the first `template_samples_per_account_day` per account-day are also MinHashed for
+    # template detection (identical prompts seen before reuse their template without hashing).
+    template_samples_per_account_day: int = 2
+    # Content shares and capability coverage use this many trailing UTC days (including today).
+    content_window_days: int = 7
+
+    # Near-duplicate templates (datasketch MinHash + MinHashLSH over word 3-shingles).
+    minhash_num_perm: int = 64
+    template_similarity: float = 0.5
+    max_shingle_words: int = 160
+    max_templates: int = 10_000
+    max_template_members: int = 4_096
+    template_example_chars: int = 200
+    prompt_cache_size: int = 50_000
+    max_system_prompts: int = 100_000
+
+    # A model first seen at least this long after the stream started counts as newly released,
+    # and its first `new_model_window_ms` are its release window.
+    new_model_warmup_ms: int = 6 * HOUR_MS
+    new_model_window_ms: int = DAY_MS
+
+    # Accounts with no request for this long are dropped from the table (their signup context is kept).
+    account_idle_retention_ms: int = 8 * DAY_MS
+    max_pending_contexts: int = 1_000_000
+
+    # Signals: emitted when a score enters or leaves a band or moves by `material_change` inside one.
+    watch_threshold: float = 0.5
+    enforce_threshold: float = 0.8
+    hysteresis: float = 0.05
+    material_change: float = 0.1
+    max_reasons: int = 5
+
+    def __post_init__(self) -> None:
+        if self.allowed_lateness_ms < 0:
+            raise ValueError("allowed_lateness_ms must be >= 0")
+        if self.evaluation_interval_ms <= 0 or HOUR_MS % self.evaluation_interval_ms:
+            raise ValueError("evaluation_interval_ms must divide one hour")
+        if not 0.0 < self.watch_threshold < self.enforce_threshold <= 1.0:
+            raise ValueError("need 0 < watch_threshold < enforce_threshold <= 1")
+        if self.samples_per_account_hour < 0 or not 0 <= self.samples_per_account_day <= 255:
+            raise ValueError("sample counts must be in [0, 255]")
+        if not 1 <= self.content_window_days <= 14:
+            raise ValueError("content_window_days must be in [1, 14]")
+
+    @property
+    def lateness_minutes(self) -> int:
+        return -(-self.allowed_lateness_ms // MINUTE_MS)

@@ -1,0 +1,52 @@
+"""The benchmark and the simulator replay run end to end on small inputs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import orjson
+
+from distillguard.codec import encode_object
+from ratepattern import bench, replay
+from ratepattern.domain import RatePatternConfig
+from ratepattern.synthetic import segment
+
+
+def test_bench_measures_a_tiny_stream() -> None:
+    stream = bench.make_stream("production-mix", 5, 1000, seed=1)
+    result = bench.measure(stream, batch=250, repeat=1, config=RatePatternConfig())
+    assert result["events"] == len(stream.values) > 1000  # duplicates were added
+    # redeliveries are refused as duplicates, or as late once they trail the watermark
+    assert result["duplicates"] + result["late"] >= len(stream.values) - 1000
+    assert result["domain_eps"] > 0 and result["parse_eps"] > result["domain_eps"]
+    assert 0 < result["sampled_share"] < 1
+    section = bench.render([("tiny", result)], 250, "python -m ratepattern.bench --events 1000")
+    assert section.startswith(bench.SECTION) and "| tiny | 1,0" in section
+
+
+def test_bench_section_replaces_only_its_own_section(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## Other service\n\nkeep me\n")
+    bench.write_docs(f"{bench.SECTION}\n\nfirst\n", doc)
+    bench.write_docs(f"{bench.SECTION}\n\nsecond\n", doc)
+    text = doc.read_text()
+    assert "keep me" in text and "second" in text and "first" not in text
+    assert text.count(bench.SECTION) == 1
+
+
+def test_replay_scores_a_simulator_style_directory(tmp_path: Path) -> None:
+    traffic = segment("campaign", seed=5, days=2)
+    lines = [encode_object("signup", s) for s in traffic.signups]
+    lines += [encode_object("inference", e) for e in traffic.inference]
+    with gzip.open(tmp_path / "events.jsonl.gz", "wb") as fh:
+        for obj in lines:
+            fh.write(orjson.dumps(obj) + b"\n")
+    (tmp_path / "labels.json").write_text(json.dumps(traffic.labels))
+    result = replay.replay(tmp_path, batch=500)
+    card = replay.scorecard(result, traffic.labels)
+    assert card["events"] == len(traffic.inference)
+    assert card["accounts"]["attack:campaign-hydra"]["accounts"] == 40
+    assert card["accounts"]["attack:campaign-hydra"]["p50"] > card["accounts"]["legit:casual"]["max"]
+    assert "| attack:campaign-hydra | 40 |" in replay.render(card)
