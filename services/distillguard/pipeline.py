@@ -24,6 +24,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from distillguard import telemetry
 from distillguard.kafka import make_consumer
 from distillguard.settings import Settings
 from distillguard.topics import TopicSpec
@@ -39,6 +40,8 @@ class InputRecord:
     offset: int
     key: bytes | None
     value: bytes
+    # Kafka record headers (carry the producer's trace context); empty for records built by hand.
+    headers: Sequence[tuple[str, bytes]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,7 @@ class BatchPipeline:
         self._consumer: AIOKafkaConsumer | None = None
         self.stats = PipelineStats()
         self.recovered = asyncio.Event()
+        self._telemetry = telemetry.current()  # telemetry hook: spans and metrics per batch
 
     async def recover(self) -> int:
         """Restore state (changelog and/or replay) before the service reports SERVING."""
@@ -210,13 +214,21 @@ class BatchPipeline:
             await consumer.stop()
 
     async def _process(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        # --- telemetry hook (distillguard.telemetry): one span per batch, linked to the input messages'
+        # contexts; outputs are produced inside it, so their headers carry its context.
+        with self._telemetry.batch_span(self.service, self.group_id, fetched):
+            await self._process_batch(fetched)
+        # --- end telemetry hook
+
+    async def _process_batch(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         started = time.perf_counter()
         batch: list[InputRecord] = []
         empty: list[Rejected] = []
         for tp, records in fetched.items():
             base = self._inputs[tp.topic]
             for record in records:
-                item = InputRecord(base, tp.partition, record.offset, record.key, record.value or b"")
+                item = InputRecord(base, tp.partition, record.offset, record.key, record.value or b"",
+                                   record.headers)
                 if record.value is None:
                     empty.append(Rejected(item, "record has no value"))
                 else:
@@ -240,6 +252,9 @@ class BatchPipeline:
         self.stats.rejected += len(result.rejected)
         self.stats.outputs += len(result.outputs)
         self.stats.last_batch_seconds = elapsed
+        # --- telemetry hook: batch metrics (no-op unless metrics are on)
+        self._telemetry.record_batch(self.service, fetched, self._consumer, result, elapsed, self.settings.topic)
+        # --- end telemetry hook
         if self._on_batch is not None:
             maybe = self._on_batch(batch, result, elapsed)
             if maybe is not None:

@@ -99,7 +99,7 @@ class EnforcementProcessor:
                 if tel.tracing:
                     self._action_contexts.remember(action.action_id for action in outcome.published)
                 for action in outcome.published:
-                    log.info("action %s (%s) for %s", action.action_id, enforcement_pb2.ActionKind.Name(action.kind),
+                    log.info("action %s (%s) for %s", action.action_id, _kind_name(action.kind),
                              action.account_id or action.cluster_id, extra={"action_id": action.action_id})
             # --- end telemetry hook
             result.rejected.extend(Rejected(signals[index][0], reason) for index, reason in outcome.rejected)
@@ -150,7 +150,7 @@ def relay_loop(
             return
         action = enforcement_pb2.EnforcementAction.FromString(value)
         decided = contexts.get(action.action_id)
-        kind = enforcement_pb2.ActionKind.Name(action.kind)
+        kind = _kind_name(action.kind)
         with tel.span("enforcement publish action", links=[Link(decided)] if decided else (),
                       attributes={"distillguard.action_id": action.action_id, "distillguard.action.kind": kind}):
             await producer.send_and_wait(settings.topic(topic), value, key=key)
@@ -205,6 +205,14 @@ async def build(settings: Settings, producer: AIOKafkaProducer) -> ServiceParts:
 
 
 # --- telemetry hook ---------------------------------------------------------------------------------------------
+def _kind_name(kind: int) -> str:
+    """The action kind's enum name (its number for a kind this build does not know)."""
+    try:
+        return enforcement_pb2.ActionKind.Name(kind)  # type: ignore[arg-type]
+    except ValueError:
+        return str(kind)
+
+
 class TracedEnforcementServicer(EnforcementServicer):
     """The servicer, with each answer's action tied to the span that decided it: CheckAccount's server span
     links to the decision of the action it reports; operator decisions remember their server span."""

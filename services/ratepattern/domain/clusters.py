@@ -30,6 +30,7 @@ class ClusterRegistry:
     def __init__(self) -> None:
         self.clusters: dict[str, Cluster] = {}
         self.cluster_of: dict[str, str] = {}
+        self.version = 0  # bumped by every applied update
 
     def apply(self, update: identity_pb2.ClusterUpdate) -> Cluster | None:
         """Apply an update; returns the cluster it changed, or None when stale or empty."""
@@ -39,6 +40,7 @@ class ClusterRegistry:
         current = self.clusters.get(cid)
         if current is not None and update.version <= current.version:
             return None
+        self.version += 1
         for absorbed in update.absorbed_cluster_ids:
             if absorbed != cid:
                 gone = self.clusters.pop(absorbed, None)

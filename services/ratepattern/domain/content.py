@@ -130,6 +130,9 @@ class Usage:
     # context version they were counted at: a signup that changes a member's org forces a recount.
     units: set[str] = field(default_factory=set)
     units_version: int = 0
+    # Members per identity cluster, and the (member count, cluster registry version) counted at.
+    cluster_counts: dict[str, int] = field(default_factory=dict)
+    clusters_stamp: tuple[int, int] = (-1, -1)
 
     def add(self, account_id: str, occurred_ms: int, cap: int, org_id: str) -> bool:
         """Record one use by an account of org `org_id` ("" for none); True when the member set changed."""
@@ -143,6 +146,19 @@ class Usage:
         self.members[account_id] = None
         self.units.add(org_id or "\x00" + account_id)
         return True
+
+    def cluster_share(self, cluster_id: str, cluster_of: dict[str, str], registry_version: int) -> float:
+        """Share of the members that belong to identity cluster `cluster_id`."""
+        stamp = (len(self.members), registry_version)
+        if self.clusters_stamp != stamp:
+            counts: dict[str, int] = {}
+            for account in self.members:
+                cid = cluster_of.get(account)
+                if cid is not None:
+                    counts[cid] = counts.get(cid, 0) + 1
+            self.cluster_counts = counts
+            self.clusters_stamp = stamp
+        return self.cluster_counts.get(cluster_id, 0) / max(len(self.members), 1)
 
     def unrelated(self, org_of: Callable[[str], str], context_version: int) -> int:
         """Members that share no org_id with each other: distinct orgs plus accounts without one."""

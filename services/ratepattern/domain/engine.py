@@ -559,6 +559,26 @@ class RatePatternEngine:
         result: F64 = per.max(axis=1) if per.size else np.zeros(ids.shape[0])
         return result
 
+    def _max_cluster_share(self, index: SharedIndex | TemplateIndex, slots: I64, ids: I64,
+                           days: npt.NDArray[np.int32], today: int) -> F64:
+        """Per account: over its live shared artifacts (>= 3 unrelated users), the largest share of the
+        artifact's users that are in the account's own identity cluster (0 outside any cluster)."""
+        out = np.zeros(slots.size, dtype=np.float64)
+        cluster_of = self.clusters.cluster_of
+        version = self.clusters.version
+        horizon = today - self.config.content_window_days
+        for j, slot in enumerate(slots.tolist()):
+            cid = cluster_of.get(self.accounts.account_of[slot])
+            if cid is None:
+                continue
+            best = 0.0
+            for aid, day in zip(ids[j].tolist(), days[j].tolist()):
+                usage = index.get(aid) if aid > 0 and day > horizon else None
+                if usage is not None and usage.unrelated(self._org_of, self._context_version) >= 3:
+                    best = max(best, usage.cluster_share(cid, cluster_of, version))
+            out[j] = best
+        return out
+
     def _week(self, slots: I64, now: int) -> tuple[npt.NDArray[np.uint16], I64]:
         """[168, n] requests per hour for the week ending at `now`, and the hour numbers."""
         hour_now = (now - 1) // HOUR_MS
@@ -605,6 +625,10 @@ class RatePatternEngine:
                                                                a.template_days[slots], today),
             "system_prompt_unrelated_accounts": self._max_unrelated(self.system_prompts, a.prompt_ids[slots],
                                                                     a.prompt_days[slots], today),
+            "template_cluster_share": self._max_cluster_share(self.templates, slots, a.template_ids[slots],
+                                                              a.template_days[slots], today),
+            "system_prompt_cluster_share": self._max_cluster_share(self.system_prompts, slots, a.prompt_ids[slots],
+                                                                   a.prompt_days[slots], today),
             "cot_elicitation_share": fx.shrunk_share(content_sum("cot"), sampled),
             "rubric_grading_share": fx.shrunk_share(content_sum("rubric"), sampled),
             "sensitive_rewrite_share": fx.shrunk_share(content_sum("rewrite"), sampled),
@@ -737,6 +761,7 @@ class RatePatternEngine:
             hits = float(ring[np.ix_(content_days, slots)].sum())
             shares[name] = float(fx.shrunk_share(np.array([hits]), np.array([sampled]))[0])
         shared = self._shared_template_members(slots, today)
+        shared_prompt = self._shared_prompt_members(slots, today)
         n_active = int(active.sum())
         minutes = (now - 1) // MINUTE_MS - np.arange(_SYNC_MINUTES)
         minutes_ok = minutes > (self._max_ms or 0) // MINUTE_MS - a.minute_rows
@@ -748,6 +773,7 @@ class RatePatternEngine:
             "active_members": float(n_active),
             "member_score_mean": float(a.score[slots][active].mean()) if n_active else nan,
             "shared_template_member_share": float(shared[active].mean()) if n_active else nan,
+            "shared_system_prompt_member_share": float(shared_prompt[active].mean()) if n_active else nan,
             **shares,
             "new_model_share": float(new_model / release) if release >= 5 else nan,
             "synchronized_minutes": fx.synchronized_minutes(act),
@@ -772,6 +798,20 @@ class RatePatternEngine:
         users = np.bincount(pairs % uniq.size, minlength=uniq.size)
         unrelated = self._unrelated(self.templates, uniq)
         widely = (uniq > 0) & (users >= _SHARED_TEMPLATE_UNITS) & (unrelated >= _SHARED_TEMPLATE_UNITS)
+        return np.asarray(widely[inverse].any(axis=1), dtype=np.bool_)
+
+    def _shared_prompt_members(self, slots: I64, today: int) -> npt.NDArray[np.bool_]:
+        """Which members used (in the content window) a system prompt that at least three members use."""
+        a = self.accounts
+        live = (a.prompt_ids[slots] > 0) & (a.prompt_days[slots] > today - self.config.content_window_days)
+        if not live.any():
+            return np.zeros(slots.size, dtype=np.bool_)
+        pids = np.where(live, a.prompt_ids[slots], 0)
+        uniq, inverse = np.unique(pids, return_inverse=True)
+        inverse = inverse.reshape(pids.shape)
+        pairs = np.unique(np.arange(slots.size)[:, None] * uniq.size + inverse)
+        users = np.bincount(pairs % uniq.size, minlength=uniq.size)
+        widely = (uniq > 0) & (users >= _SHARED_TEMPLATE_UNITS)
         return np.asarray(widely[inverse].any(axis=1), dtype=np.bool_)
 
     def _context_of(self, account_id: str) -> Context:

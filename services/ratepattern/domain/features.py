@@ -47,18 +47,17 @@ def hour_of_day_histogram(week: npt.NDArray[np.uint16], week_hours: I64) -> F64:
     return hist
 
 
-def normalized_entropy(hist: F64, min_total: float = 24.0) -> F64:
-    """Miller-Madow corrected entropy of each column over its 24 bins, divided by ln 24.
+def normalized_entropy(hist: F64, min_total: float = 48.0) -> F64:
+    """Entropy of each column over its 24 bins, divided by ln 24.
 
-    1.0 is flat round-the-clock activity; a human working day gives about 0.7-0.8. NaN below
-    `min_total` requests.
+    1.0 is flat round-the-clock activity; a human day gives about 0.7-0.85. The plug-in estimate
+    is biased low for few requests (uniform traffic of 48 requests scores ~0.93), which errs on the
+    side of the account; NaN below `min_total` requests, where a human day cannot be told from a flat one.
     """
     total = hist.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = hist / np.where(total > 0, total, 1.0)
         h = -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(axis=0)
-        nonzero = (hist > 0).sum(axis=0)
-        h = h + (nonzero - 1) / (2.0 * np.maximum(total, 1.0))
     out: F64 = np.where(total >= min_total, np.minimum(h / np.log(24.0), 1.0), NAN)
     return out
 

@@ -76,16 +76,17 @@ ACCOUNT_MODEL: Final = Model(
     bias=-5.5,
     features=(
         # content
-        Feature("template_unrelated_accounts", 2.0, 24.0, 3.0, log2=True),
-        Feature("system_prompt_unrelated_accounts", 2.0, 16.0, 1.5, log2=True),
+        Feature("template_unrelated_accounts", 2.0, 24.0, 1.5, log2=True),
+        Feature("template_cluster_share", 0.1, 0.5, 2.0),
+        Feature("system_prompt_cluster_share", 0.1, 0.5, 1.0),
         Feature("cot_elicitation_share", 0.1, 0.6, 1.5),
         Feature("rubric_grading_share", 0.05, 0.4, 1.2),
         Feature("sensitive_rewrite_share", 0.02, 0.3, 1.2),
-        Feature("capability_coverage", 0.25, 0.6, 1.0),
+        Feature("capability_coverage", 0.35, 0.7, 1.0),
         # coordination
-        Feature("new_model_share", 0.2, 0.5, 1.5),
+        Feature("new_model_share", 0.2, 0.5, 1.0),
         # shape
-        Feature("hour_entropy", 0.85, 0.97, 1.0),
+        Feature("hour_entropy", 0.85, 0.95, 1.0),
         Feature("interarrival_spread", 2.0, 0.5, 0.6),
         Feature("weekend_contrast", 1.0, 0.2, 0.4),
         # volume
@@ -108,6 +109,7 @@ CLUSTER_MODEL: Final = Model(
         Feature("active_members", 3.0, 40.0, 1.2, log2=True),
         Feature("member_score_mean", 0.3, 0.8, 2.5),
         Feature("shared_template_member_share", 0.2, 0.7, 2.0),
+        Feature("shared_system_prompt_member_share", 0.2, 0.7, 1.0),
         Feature("cot_elicitation_share", 0.1, 0.6, 1.2),
         Feature("rubric_grading_share", 0.05, 0.4, 0.8),
         Feature("sensitive_rewrite_share", 0.02, 0.3, 0.8),
