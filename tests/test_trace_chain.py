@@ -1,15 +1,19 @@
 """One causal chain of spans from an attack account's inference events to its action and CheckAccount.
 
 ratepattern and enforcement run in this process on the real Kafka and PostgreSQL, with one in-memory
-span exporter. The inference events are published by an instrumented producer (a PRODUCER span each,
-its context in the record headers); everything after that is the platform's own instrumentation. The
-test walks the chain hop by hop, by parent/child edges and span links, and names the hop that breaks.
+span exporter. The inference events (a simulated farm over two days, from ratepattern.synthetic) are
+published by an instrumented producer (a PRODUCER span each, its context in the record headers);
+everything after that is the platform's own instrumentation. A test policy suspends on any account
+signal, so the test depends on ratepattern flagging the farm, not on where the thresholds sit. The test
+walks the chain hop by hop from the CheckAccount call and the action's publish span back to one farm
+account's inference producer span, by parent/child edges and span links, and names the hop that breaks.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import grpc
 import pytest
@@ -30,6 +34,19 @@ from servicekit import running, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHECK_ACCOUNT = "/distillguard.v1.EnforcementService/CheckAccount"
+# Every account RiskSignal (ratepattern emits them from its watch band, score >= 0.5, up) suspends: the test
+# is about the chain, not about where the thresholds sit.
+POLICY = """
+version: "trace-chain-test-1"
+description: Suspend on any account signal.
+mode: most_severe
+rules:
+  - name: suspend-on-any-signal
+    when:
+      subject: account
+      min_score: 0.5
+    action: suspend
+"""
 
 
 class Spans:
@@ -129,10 +146,13 @@ class ActionLog:
 
 
 async def test_inference_to_action_and_check_account_is_one_chain(
-    kafka_settings: Settings, pg_database_url: str, spans_exporter: InMemorySpanExporter
+    kafka_settings: Settings, pg_database_url: str, spans_exporter: InMemorySpanExporter, tmp_path: Path
 ) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
     # One partition, so the event-time order (and so the farm's scores) is the same in every run.
-    settings = load_settings(**{**kafka_settings.model_dump(), "database_url": pg_database_url, "topic_partitions": 1})
+    settings = load_settings(**{**kafka_settings.model_dump(), "database_url": pg_database_url, "topic_partitions": 1,
+                                "policy_file": policy})
     await upgrade_database(pg_database_url)
     billing_token = await mint(pg_database_url, "billing", "check")
     await publish_inference(settings)
