@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
@@ -37,6 +38,16 @@ class AuditQuery:
     #: Only rows with id < before_id (the next page of a newest-first listing).
     before_id: int | None = None
     limit: int = 100
+
+
+def _with_trace(detail: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The row's detail plus the trace id of the operation writing it, when it is being traced, so an
+    operator can go from an audit row (or the console) to the trace in Jaeger."""
+    out = dict(detail or {})
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid and "trace_id" not in out:
+        out["trace_id"] = format(context.trace_id, "032x")
+    return out
 
 
 class AuditLog:
@@ -64,7 +75,7 @@ class AuditLog:
             subject=subject,
             reason=reason,
             policy_version=policy_version,
-            detail=dict(detail or {}),
+            detail=_with_trace(detail),
         )
         session.add(entry)
         return entry
@@ -83,7 +94,7 @@ class AuditLog:
         """One row for `append_all`."""
         return {
             "at": at or utcnow(), "actor": actor, "action": action, "subject": subject, "reason": reason,
-            "policy_version": policy_version, "detail": dict(detail or {}),
+            "policy_version": policy_version, "detail": _with_trace(detail),
         }
 
     @staticmethod
