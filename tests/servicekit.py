@@ -9,11 +9,13 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from distillguard.casestore import create_engine, session_factory
 from distillguard.codec import decode_object
 from distillguard.kafka import ensure_topics, make_consumer, make_producer
 from distillguard.runtime import RunningService, load_definition
 from distillguard.settings import Settings
 from distillguard.topics import EVENT_TOPICS
+from enforcement.domain import ClientRegistry
 
 
 @asynccontextmanager
@@ -85,3 +87,13 @@ async def wait_for(predicate: Any, timeout_s: float = 60.0, interval_s: float = 
             return
         await asyncio.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+async def mint(url: str, name: str, *scopes: str) -> str:
+    """An API client token with `scopes` in the case store at `url`."""
+    engine = create_engine(url)
+    try:
+        _, token = await ClientRegistry(session_factory(engine)).mint(name, scopes, actor="test")
+    finally:
+        await engine.dispose()
+    return token

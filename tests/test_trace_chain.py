@@ -22,14 +22,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, format_span_id
 
 from distillguard import telemetry
-from distillguard.casestore import create_engine, session_factory, upgrade_database
+from distillguard.casestore import upgrade_database
 from distillguard.kafka import ensure_topics, make_consumer, make_producer
 from distillguard.settings import Settings, load_settings
 from distillguard.topics import INFERENCE
 from distillguard.v1 import enforcement_pb2, enforcement_pb2_grpc
-from enforcement.domain import ClientRegistry
 from ratepattern.synthetic import segment
-from servicekit import running, wait_for
+from servicekit import mint, running, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -90,15 +89,6 @@ def spans_exporter(kafka_settings: Settings) -> Iterator[InMemorySpanExporter]:
     telemetry.configure("trace-chain-test", kafka_settings, span_exporter=exporter)
     yield exporter
     exporter.shutdown()  # later tests in this process keep the provider but stop filling this exporter
-
-
-async def mint(url: str, name: str, *scopes: str) -> str:
-    engine = create_engine(url)
-    try:
-        _, token = await ClientRegistry(session_factory(engine)).mint(name, scopes, actor="test")
-    finally:
-        await engine.dispose()
-    return token
 
 
 async def publish_inference(settings: Settings) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from distillguard.casestore import create_engine, session_factory, upgrade_database
+from distillguard.casestore import upgrade_database
 from distillguard.settings import Settings, load_settings
 from distillguard.v1 import enforcement_pb2, enforcement_pb2_grpc, events_pb2, ratepattern_pb2
-from enforcement.domain import ClientRegistry
-from servicekit import publish_events, publish_raw, read_topic, running, wait_for
+from servicekit import mint, publish_events, publish_raw, read_topic, running, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -22,15 +21,6 @@ def risk_signal(account: str, score: float) -> ratepattern_pb2.RiskSignal:
     )
     signal.occurred_at.FromJsonString("2026-03-02T08:00:00Z")
     return signal
-
-
-async def mint(url: str, name: str, *scopes: str) -> str:
-    engine = create_engine(url)
-    try:
-        _, token = await ClientRegistry(session_factory(engine)).mint(name, scopes, actor="test")
-    finally:
-        await engine.dispose()
-    return token
 
 
 async def test_signal_becomes_published_action_and_scoped_api(
