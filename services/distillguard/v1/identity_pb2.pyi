@@ -31,7 +31,7 @@ class Evidence(google.protobuf.message.Message):
     kind: builtins.str
     """card_fingerprint, device_fingerprint, phone, email_normalized, api_key,
     system_prompt, ip, ip_24, signup_burst, name_fuzzy, address_fuzzy,
-    email_shape, same_org.
+    email_shape, same_org, shared_infrastructure (docs/identity.md has the list and weights).
     """
     detail: builtins.str
     """Human-readable detail: the shared value (or a digest of it) and why it counts."""
