@@ -39,6 +39,7 @@ class ReplayResult:
     signals: list[ratepattern_pb2.RiskSignal] = field(default_factory=list)
     events: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     cluster_updates: int = 0
 
 
@@ -70,9 +71,10 @@ def replay(directory: Path, *, batch: int = 5000, identity: ClusterSource | None
                 engine.apply_signup(m)
             elif isinstance(m, events_pb2.InferenceEvent):
                 values.append(m.SerializeToString())
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result.signals += engine.apply_inference(InferenceBatch.from_protobuf_values(values))
         result.seconds += time.perf_counter() - start
+        result.cpu_seconds += time.process_time() - cpu
         result.events += len(values)
     return result
 
@@ -117,6 +119,8 @@ def scorecard(result: ReplayResult, labels: dict[str, str]) -> dict[str, Any]:
                          "final_score": round(final, 3), "labels": dict(mix)})
     clusters.sort(key=lambda c: (-float(c["peak_score"]), str(c["cluster_id"])))
     return {"events": result.events, "domain_seconds": round(result.seconds, 2),
+            "domain_cpu_seconds": round(result.cpu_seconds, 2),
+            "analysed_share": round(engine.stats.sampled_prompts / max(engine.stats.accepted, 1), 4),
             "cluster_updates": result.cluster_updates, "signals": len(result.signals),
             "accounts": accounts, "clusters": clusters}
 
@@ -149,8 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     result = replay(args.directory, batch=args.batch, identity=identity)
     labels = json.loads((args.directory / "labels.json").read_text())
     card = scorecard(result, labels)
+    scenario_file = args.directory / "scenario.json"
+    if scenario_file.exists():
+        card["scenario"] = json.loads(scenario_file.read_text()).get("scenario", "")
     print(f"{card['events']:,} inference events, {card['signals']} signals, {card['cluster_updates']} cluster "
-          f"updates, domain {card['domain_seconds']} s")
+          f"updates; domain (decode + apply_inference) {card['domain_cpu_seconds']} CPU s "
+          f"({card['events'] / max(card['domain_cpu_seconds'], 1e-9):,.0f} events per CPU-second), "
+          f"{card['domain_seconds']} wall s; {card['analysed_share']:.1%} of requests analysed")
     print(render(card))
     if args.json is not None:
         args.json.write_text(json.dumps(card, indent=2))

@@ -3,8 +3,8 @@
 Consumes events.inference (columnar batches straight from the Kafka values), events.signup
 (org, signup path and verification context) and identity.clusters; publishes RiskSignals on
 risk.signals, keyed by account id (cluster id for cluster signals). Its windows are a
-deterministic function of the recent input, so after a restart the pipeline replays the last
-day and an hour (the longest window plus the allowed lateness) before the committed offsets.
+deterministic function of the recent input, so after a restart the pipeline replays the longest
+window (content_window_days) plus the allowed lateness before the committed offsets.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class RatePatternProcessor:
 
     def __init__(self, engine: RatePatternEngine) -> None:
         self.engine = engine
-        self.replay_lookback_ms: int | None = DAY_MS + engine.config.allowed_lateness_ms
+        # The longest window (content and shape, content_window_days) plus the allowed lateness.
+        self.replay_lookback_ms: int | None = engine.config.content_window_days * DAY_MS + engine.config.allowed_lateness_ms
 
     def restore(self, records: Iterable[tuple[bytes, bytes]]) -> None:
         for _ in records:  # nothing is checkpointed: the windows are rebuilt by replay

@@ -15,6 +15,7 @@ class Cluster:
     emitted_score: float = 0.0
     emitted_band: int = 0
     score: float = 0.0
+    scored_ms: int = -1
     # Signup-context aggregates and the (version, context version) they were computed at.
     context_features: dict[str, float] = field(default_factory=dict)
     context_stamp: tuple[int, int] = (-1, -1)
@@ -69,6 +70,7 @@ class ClusterRegistry:
         else:
             current.version = update.version
             current.members = members
+            current.scored_ms = -1  # membership changed: re-score at once
         if not members:
             del self.clusters[cid]
             return None

@@ -21,7 +21,8 @@ class RatePatternConfig:
     # Scores are evaluated each time the stream's max event time crosses a multiple of this. At an
     # evaluation, an account with requests since its last score is re-scored when it was never scored,
     # when `rescore_interval_ms` has passed since its last score, or when it made `rescore_requests`
-    # requests since then; clusters are re-scored when a member was.
+    # requests since then. A cluster is re-scored when a member was and it was not scored within
+    # `rescore_interval_ms`, and whenever its membership changes.
     evaluation_interval_ms: int = 15 * MINUTE_MS
     rescore_interval_ms: int = 4 * HOUR_MS
     rescore_requests: int = 32
@@ -32,9 +33,11 @@ class RatePatternConfig:
     max_tokens_fraction: float = 0.9
 
     # Content sampling: of the first `samples_per_account_hour` requests of an account in each
-    # event-time hour, a request is analysed while the account's analysed prompts that UTC day are
-    # fewer than max(samples_per_account_day, sample_share * its requests that day so far).
+    # event-time hour, a request is analysed once the account made `sampling_starts_after` requests
+    # that UTC day, while its analysed prompts that day are fewer than
+    # max(samples_per_account_day, sample_share * its requests that day so far).
     samples_per_account_hour: int = 1
+    sampling_starts_after: int = 2
     samples_per_account_day: int = 2
     sample_share: float = 0.02
     # Of those, the first `template_samples_per_account_day` per account-day are also MinHashed for

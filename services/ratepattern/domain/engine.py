@@ -460,7 +460,10 @@ class RatePatternEngine:
             return
         cfg = self.config
         a = self.accounts
-        # Drop, vectorized, the candidates whose account-day quota was already used before this segment.
+        # Drop, vectorized, the candidates of accounts too light that day, and those whose account-day
+        # quota was already used before this segment.
+        busy = day_before >= cfg.sampling_starts_after
+        candidates, day_before = candidates[busy], day_before[busy]
         c_days = t[candidates] // DAY_MS
         quota = np.minimum(255, np.maximum(cfg.samples_per_account_day,
                                            (cfg.sample_share * (day_before + 1)).astype(np.int64)))
@@ -702,6 +705,7 @@ class RatePatternEngine:
                     touched_clusters.add(cid)
         signals.sort(key=lambda sig: sig.account_id)
         clusters = [self.clusters.clusters[c] for c in sorted(touched_clusters) if c in self.clusters.clusters]
+        clusters = [c for c in clusters if c.scored_ms < 0 or c.scored_ms <= now - self.config.rescore_interval_ms]
         signals.extend(self._evaluate_clusters(clusters, now))
         self._evict_idle(now)
         return signals
@@ -825,6 +829,7 @@ class RatePatternEngine:
         for cluster in clusters:
             values, x, contrib, score, _slots = self._score_cluster(cluster, now)
             cluster.score = score
+            cluster.scored_ms = now
             emit, band = self._transitions(np.array([score]), np.array([cluster.emitted_score]),
                                            np.array([cluster.emitted_band], dtype=np.int8))
             if not emit[0]:

@@ -128,7 +128,7 @@ def test_markers() -> None:
 
 
 def test_capability_coverage(engine_factory: Factory) -> None:
-    engine = engine_factory(samples_per_account_day=20)
+    engine = engine_factory(samples_per_account_day=20, sampling_starts_after=0)
     sweep = ["Write a Python function to parse dates", "Prove this theorem about primes",
              "Translate into French: good morning", "Summarize the key points of this memo",
              "Write a SQL query over the orders database", "Explain the physics of rainbows"]
@@ -140,7 +140,7 @@ def test_capability_coverage(engine_factory: Factory) -> None:
 
 
 def test_elicitation_shares_from_sampled_prompts(engine_factory: Factory) -> None:
-    engine = engine_factory(samples_per_account_day=10)
+    engine = engine_factory(samples_per_account_day=10, sampling_starts_after=0)
     prompts = ["Solve x. Think step by step and explain your reasoning."] * 4 + ["What is the capital of Peru?"] * 2
     feed(engine, [make_event("a", i * HOUR, p) for i, p in enumerate(prompts)])
     f = features(engine, "a")
@@ -150,9 +150,27 @@ def test_elicitation_shares_from_sampled_prompts(engine_factory: Factory) -> Non
 
 
 def test_sampling_takes_the_first_request_per_account_hour_and_caps_the_day(engine_factory: Factory) -> None:
-    engine = engine_factory(samples_per_account_hour=1, samples_per_account_day=3)
+    engine = engine_factory(samples_per_account_hour=1, samples_per_account_day=3, sampling_starts_after=0)
     feed(engine, [make_event("a", h * HOUR + k * 60.0, f"prompt {h} {k}") for h in range(6) for k in range(5)])
     assert engine.stats.sampled_prompts == 3
+
+
+def test_sampling_starts_at_the_third_request_of_the_day(engine_factory: Factory) -> None:
+    engine = engine_factory()
+    # "light" makes two requests a day (never analysed); "busy" makes four, in separate hours.
+    events = [make_event("light", d * DAY + h * HOUR, f"light {d} {h}") for d in range(3) for h in (9, 15)]
+    events += [make_event("busy", d * DAY + h * HOUR + 60.0, f"busy {d} {h}") for d in range(3) for h in (8, 10, 12, 14)]
+    feed(engine, sorted(events, key=lambda e: e.occurred_at.seconds))
+    assert features(engine, "light")["sampled_prompts"] == 0
+    assert features(engine, "busy")["sampled_prompts"] == 6  # the 3rd and 4th request of each day
+
+
+def test_heavy_accounts_get_a_share_of_their_traffic_analysed(engine_factory: Factory) -> None:
+    engine = engine_factory()
+    feed(engine, [make_event("heavy", h * HOUR + k * 36.0, f"request {h} {k}") for h in range(24) for k in range(100)])
+    # 2% of its requests that day, one per hour at most: the quota grows as the day goes on.
+    sampled = features(engine, "heavy")["sampled_prompts"]
+    assert 20 <= sampled <= 24
 
 
 TEMPLATE = ("You are an expert agent with tools. Plan the steps, call the tools, and articulate your internal "
@@ -160,7 +178,7 @@ TEMPLATE = ("You are an expert agent with tools. Plan the steps, call the tools,
 
 
 def test_near_duplicate_prompts_share_a_template_and_count_unrelated_accounts(engine_factory: Factory) -> None:
-    engine = engine_factory()
+    engine = engine_factory(sampling_starts_after=0)
     for i in range(6):
         engine.apply_signup(make_signup(f"seat-{i}", org="org-one"))
     events = [make_event(f"farm-{i}", 60.0 * i, TEMPLATE.format(task=f"sort list number {i}")) for i in range(6)]
@@ -178,7 +196,7 @@ def test_near_duplicate_prompts_share_a_template_and_count_unrelated_accounts(en
 
 
 def test_one_org_sharing_a_template_is_one_unrelated_account(engine_factory: Factory) -> None:
-    engine = engine_factory()
+    engine = engine_factory(sampling_starts_after=0)
     for i in range(5):
         engine.apply_signup(make_signup(f"seat-{i}", org="org-one"))
     feed(engine, [make_event(f"seat-{i}", 60.0 * i, TEMPLATE.format(task=f"job {i}")) for i in range(5)])
@@ -186,7 +204,7 @@ def test_one_org_sharing_a_template_is_one_unrelated_account(engine_factory: Fac
 
 
 def test_system_prompt_reuse_by_unrelated_accounts(engine_factory: Factory) -> None:
-    engine = engine_factory()
+    engine = engine_factory(sampling_starts_after=0)
     for i in range(3):
         engine.apply_signup(make_signup(f"corp-{i}", org="org-corp"))
     events = [make_event(f"farm-{i}", 60.0 * i, f"question {i}", system_prompt="shared farm prompt") for i in range(4)]

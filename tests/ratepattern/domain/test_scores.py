@@ -44,10 +44,19 @@ def test_campaign_accounts_and_cluster_cross_enforcement(full_run: Run) -> None:
     for s in full_run.signals:
         if s.subject_kind == ratepattern_pb2.SUBJECT_KIND_ACCOUNT:
             peak[s.account_id] = max(peak.get(s.account_id, 0.0), s.score)
-    # Every account reaches watch; all but the short-lived ones (the quarter that quit after ~1 day
-    # with ~30 requests) reach enforcement on their own, and the cluster does as a whole.
-    assert all(peak.get(a, 0.0) >= RatePatternConfig().watch_threshold for a in accounts)
-    assert sum(peak.get(a, 0.0) >= ENFORCE for a in accounts) >= 0.9 * len(accounts)
+    # Every account active for two days or more reaches enforcement on its own; of the short-lived
+    # ones (a quarter quit after ~1.2 days, a quarter start late; few prompts sampled) most reach watch;
+    # the cluster reaches enforcement as a whole.
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for e in full_run.traffic.inference:
+        first.setdefault(e.account_id, e.occurred_at.seconds)
+        last[e.account_id] = e.occurred_at.seconds
+    lasting = [a for a in accounts if last[a] - first[a] >= 2 * 86_400]
+    brief = [a for a in accounts if a not in lasting]
+    assert len(lasting) >= 20
+    assert all(peak.get(a, 0.0) >= ENFORCE for a in lasting)
+    assert sum(peak.get(a, 0.0) >= RatePatternConfig().watch_threshold for a in brief) >= 0.8 * len(brief)
     cluster = full_run.engine.cluster_profile("cl-campaign-hydra")
     assert cluster is not None and cluster.score >= ENFORCE
     top = {r.feature for r in cluster.reasons}

@@ -56,7 +56,7 @@ def test_idle_accounts_are_dropped_but_keep_their_signup_context(engine_factory:
 
 
 def test_signup_after_first_request_updates_the_unrelated_count(engine_factory: Factory) -> None:
-    engine = engine_factory()
+    engine = engine_factory(sampling_starts_after=0)
     prompt = "You are an expert agent. Think step by step and articulate your reasoning. Task: job {}"
     feed(engine, [make_event(f"s{i}", 60.0 * i, prompt.format(i)) for i in range(4)])
     profile = engine.account_profile("s0")
