@@ -293,28 +293,18 @@ def healthcheck(port: int, host: str, service: str) -> None:
         sys.exit(1)
 
 
-def _register_optional() -> None:
-    """Commands contributed by tools and services that live in their own packages."""
-    optional = [
-        ("distillguard.simulator.cli", "simulate_command"),
-        ("distillguard.evaluation.cli", "evaluate_command"),
-        ("distillguard.demo", "demo_command"),
-        ("enforcement.cli", "clients_group"),
-        ("enforcement.cli", "operators_group"),
-    ]
-    import importlib
+def _register_contributed() -> None:
+    """Commands that live with the tool or service they drive."""
+    from distillguard.demo import demo_command
+    from distillguard.evaluation.cli import evaluate_command
+    from distillguard.simulator.cli import simulate_command
+    from enforcement.cli import clients_group, operators_group
 
-    for module_name, attribute in optional:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        main.add_command(getattr(module, attribute))
+    for command in (simulate_command, evaluate_command, demo_command, clients_group, operators_group):
+        main.add_command(command)
 
 
-_register_optional()
+_register_contributed()
 
 if __name__ == "__main__":
     main()

@@ -20,17 +20,15 @@ class ExportUnavailable(RuntimeError):
 
 def export_lines(settings: Settings, what: str, min_score: float = 0.0) -> Iterator[bytes]:
     if what == "decisions":
-        try:
-            from enforcement.export import export_decisions
-        except ModuleNotFoundError:
-            raise ExportUnavailable("export decisions needs the enforcement service, not part of this build yet") from None
+        from enforcement.export import export_decisions
+
         rows = asyncio.run(export_decisions(settings))
-    else:
-        try:
-            from identity.export import load_graph
-        except ModuleNotFoundError:
-            raise ExportUnavailable(f"export {what} needs the identity service, not part of this build yet") from None
+    elif what in ("clusters", "links"):
+        from identity.export import load_graph
+
         graph = asyncio.run(load_graph(settings))
         rows = list(graph.export_clusters() if what == "clusters" else graph.export_links(min_score))
+    else:
+        raise ExportUnavailable(f"unknown export {what!r}; expected decisions, clusters or links")
     for row in rows:
         yield orjson.dumps(row)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 import grpc
+import orjson
 import pytest
 
 from distillguard.settings import Settings
@@ -68,3 +71,16 @@ async def test_farm_is_clustered_and_served_over_grpc_and_survives_restart(kafka
                                timeout_s=3)
     assert all(update.cluster_id == cluster_id for update in updates)
     assert len(updates) == len({u.version for u in updates}), "a re-delivered event published a new version"
+
+    # `distillguard export clusters|links` rebuild the graph from the state topic, no worker needed.
+    from distillguard.exports import export_lines
+
+    def export(what: str, min_score: float = 0.0) -> list[Any]:  # the CLI path runs its own event loop
+        return [orjson.loads(line) for line in export_lines(kafka_settings, what, min_score)]
+
+    clusters = await asyncio.to_thread(export, "clusters")
+    assert [(c["cluster_id"], len(c["members"])) for c in clusters] == [(cluster_id, 6)]
+    assert clusters[0]["evidence"].get("card_fingerprint", 0) >= 1
+    links = await asyncio.to_thread(export, "links", 0.5)
+    assert links and all(link["score"] >= 0.5 and link["evidence"] for link in links)
+    assert any(link["merged"] for link in links)
