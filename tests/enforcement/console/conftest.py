@@ -5,37 +5,17 @@ and the console app on top, driven with httpx over ASGI."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
-from distillguard.casestore import create_engine, session_factory, upgrade_database
 from enforcement.console import ConsoleData, ConsoleSettings, create_console_app
 from enforcement.console.testing import FakeData, Seeded, add_operators, fast_hasher, seed
 from enforcement.domain import EnforcementDomain, OperatorStore, PolicyHolder, load_default_policy
 
 SECRET = "s" * 48
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/casestore/case.db"
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_database(database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(engine)
 
 
 @pytest.fixture

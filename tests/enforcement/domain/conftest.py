@@ -4,13 +4,11 @@ it with a small test policy and a controllable clock, and the message builders o
 from __future__ import annotations
 
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from distillguard.casestore import create_engine, session_factory, upgrade_database
 from enforcement.domain import EnforcementDomain, OutboxRelay, PolicyHolder, VerdictIndex, parse_policy
 from enforcement.testing import Clock, Events
 
@@ -54,24 +52,6 @@ TEST_POLICY = textwrap.dedent(
 @pytest.fixture
 def ev() -> Events:
     return Events()
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/casestore/case.db"
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_database(database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(engine)
 
 
 DomainFactory = Callable[..., Awaitable[EnforcementDomain]]
