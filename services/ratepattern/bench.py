@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distillguard.benchmarks.docs import replace_section
 from distillguard.v1 import events_pb2
 from ratepattern.domain import InferenceBatch, RatePatternConfig, RatePatternEngine
 
@@ -238,17 +239,6 @@ def render(results: list[tuple[str, dict[str, float]]], batch: int, command: str
     return "\n".join(lines)
 
 
-def write_docs(section: str, path: Path) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[nxt + 1:] if nxt >= 0 else "")
-    path.write_text(text if text.endswith("\n") else text + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ratepattern.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -277,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(results, args.batch, command.strip(), card)
     print(section)
     if args.write_docs is not None:
-        write_docs(section, args.write_docs)
+        replace_section(args.write_docs, SECTION, section)
     return 0
 
 

@@ -26,16 +26,6 @@ def test_bench_measures_a_tiny_stream() -> None:
     assert section.startswith(bench.SECTION) and "| tiny | 1,0" in section
 
 
-def test_bench_section_replaces_only_its_own_section(tmp_path: Path) -> None:
-    doc = tmp_path / "benchmarks.md"
-    doc.write_text("# Benchmarks\n\n## Other service\n\nkeep me\n")
-    bench.write_docs(f"{bench.SECTION}\n\nfirst\n", doc)
-    bench.write_docs(f"{bench.SECTION}\n\nsecond\n", doc)
-    text = doc.read_text()
-    assert "keep me" in text and "second" in text and "first" not in text
-    assert text.count(bench.SECTION) == 1
-
-
 def test_replay_scores_a_simulator_style_directory(tmp_path: Path) -> None:
     traffic = segment("campaign", seed=5, days=2)
     lines = [encode_object("signup", s) for s in traffic.signups]

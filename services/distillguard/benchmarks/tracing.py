@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from distillguard.benchmarks.docs import replace_section
 
 SECTION = "## Tracing overhead"
 INPUTS = {"untraced": None, "1% sampled": 0.01, "100% sampled": 1.0}
@@ -198,18 +199,6 @@ def render(results: dict[tuple[str, str], dict[str, float]], events: int, repeat
     return "\n".join(lines)
 
 
-def write_docs(section: str, path: Path) -> None:
-    """Replace this benchmark's section (up to the next heading of any level) or append it."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        following = text.find("\n#", start + len(SECTION))
-        text = text[:start] + section + (text[following + 1:] if following >= 0 else "")
-    path.write_text(text if text.endswith("\n") else text + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distillguard.benchmarks.tracing",
                                      description=(__doc__ or "").splitlines()[0])
@@ -250,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(results, args.events, args.repeat)
     print(section)
     if args.write_docs is not None:
-        write_docs(section, args.write_docs)
+        replace_section(args.write_docs, SECTION, section)
     return 0
 
 
