@@ -55,9 +55,10 @@ def make_event(account: str, at_s: float, prompt: str = "", *, event_id: str = "
 
 
 def make_signup(account: str, *, org: str = "", path: events_pb2.SignupPath.ValueType = events_pb2.SIGNUP_PATH_SELF_SERVE,
-                verification: events_pb2.Verification.ValueType = events_pb2.VERIFICATION_EMAIL) -> events_pb2.SignupEvent:
+                verification: events_pb2.Verification.ValueType = events_pb2.VERIFICATION_EMAIL,
+                country: str = "") -> events_pb2.SignupEvent:
     ev = events_pb2.SignupEvent(event_id=f"su-{account}", account_id=account, org_id=org, signup_path=path,
-                                verification=verification)
+                                verification=verification, country=country)
     ev.occurred_at.seconds = T0 - DAY_S
     return ev
 
@@ -87,9 +88,11 @@ class _Builder:
     def signup(self, account: str, label: str, *, org: str = "",
                path: events_pb2.SignupPath.ValueType = events_pb2.SIGNUP_PATH_SELF_SERVE,
                verification: events_pb2.Verification.ValueType = events_pb2.VERIFICATION_EMAIL,
-               email: str = "") -> None:
+               email: str = "", country: str = "GB") -> None:
+        # Everyone claims GB (UTC+0 in March, when T0 falls): the human segments' hours are written in UTC.
         ev = events_pb2.SignupEvent(event_id=f"su-{account}", account_id=account, org_id=org, signup_path=path,
-                                    verification=verification, email=email or f"{account}@example.com")
+                                    verification=verification, email=email or f"{account}@example.com",
+                                    country=country)
         ev.occurred_at.seconds = T0 - DAY_S
         self.traffic.signups.append(ev)
         self.traffic.labels[account] = label

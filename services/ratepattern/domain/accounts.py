@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ratepattern.domain.config import RatePatternConfig
+from ratepattern.domain.zones import ClaimedZones
 
 TEMPLATE_SLOTS: Final = 8
 SYSTEM_PROMPT_SLOTS: Final = 4
@@ -49,6 +50,7 @@ class Context:
     org_id: str = ""
     signup_path: int = 0
     verification: int = 0
+    country: str = ""  # ISO 3166-1 alpha-2, as claimed at signup
 
 
 class AccountTable:
@@ -70,6 +72,7 @@ class AccountTable:
             ("org", 0, np.int32, 0),
             ("signup_path", 0, np.int8, 0),
             ("verification", 0, np.int8, 0),
+            ("country", 0, np.int16, 0),
             ("dirty", 0, np.bool_, False),
             ("pending_requests", 0, np.uint32, 0),
             ("scored_ms", 0, np.int64, -1),
@@ -102,6 +105,7 @@ class AccountTable:
         self._free: list[int] = []
         self.orgs: list[str] = [""]
         self._org_index: dict[str, int] = {"": 0}
+        self.zones = ClaimedZones(config.night_start_hour, config.night_end_hour)
         self._allocate(capacity)
 
     # Typed views of the columns (set by _allocate).
@@ -110,6 +114,7 @@ class AccountTable:
     org: Array
     signup_path: Array
     verification: Array
+    country: Array
     dirty: Array
     pending_requests: Array
     scored_ms: Array
@@ -231,9 +236,11 @@ class AccountTable:
         self.org[slot] = self.org_index(context.org_id)
         self.signup_path[slot] = context.signup_path
         self.verification[slot] = context.verification
+        self.country[slot] = self.zones.index(context.country)
 
     def context(self, slot: int) -> Context:
-        return Context(self.orgs[int(self.org[slot])], int(self.signup_path[slot]), int(self.verification[slot]))
+        return Context(self.orgs[int(self.org[slot])], int(self.signup_path[slot]), int(self.verification[slot]),
+                       self.zones.countries[int(self.country[slot])])
 
     def release(self, slots: npt.NDArray[np.int64]) -> list[tuple[str, Context]]:
         """Free the slots (zeroing their columns); returns their accounts' contexts to keep."""

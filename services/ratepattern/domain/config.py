@@ -56,6 +56,12 @@ class RatePatternConfig:
     prompt_cache_size: int = 50_000
     max_system_prompts: int = 100_000
 
+    # Claimed night (zones.py): local hours [night_start_hour, night_end_hour) of the signup country,
+    # judged over the week's hour-of-day histogram once an account (or cluster) made this many requests.
+    night_start_hour: int = 0
+    night_end_hour: int = 6
+    night_min_requests: int = 20
+
     # A model first seen at least this long after the stream started counts as newly released,
     # and its first `new_model_window_ms` are its release window.
     new_model_warmup_ms: int = 6 * HOUR_MS

@@ -125,7 +125,7 @@ class RatePatternEngine:
         """Remember the account's org, signup path and verification (context, never labels)."""
         if not event.account_id:
             return
-        context = Context(event.org_id, int(event.signup_path), int(event.verification))
+        context = Context(event.org_id, int(event.signup_path), int(event.verification), event.country)
         self._signups += 1
         slot = self.accounts.slot_of.get(event.account_id)
         if slot is not None:
@@ -616,6 +616,8 @@ class RatePatternEngine:
         content_sum = day_sum
 
         week, hours = self._week(slots, now)
+        hour_of_day = fx.hour_of_day_histogram(week, hours)
+        night, known = a.zones.night_requests(hour_of_day, a.country[slots].astype(np.int64), now)
         requests = day_sum("requests")
         sampled = content_sum("sampled")
         area_bits = np.bitwise_or.reduce(a.areas[np.ix_(content_days, slots)], axis=0)
@@ -637,7 +639,8 @@ class RatePatternEngine:
             "sensitive_rewrite_share": fx.shrunk_share(content_sum("rewrite"), sampled),
             "capability_coverage": np.where(sampled >= 4, coverage, np.nan),
             "new_model_share": fx.safe_ratio(day_sum("new_model_requests"), release, 5.0),
-            "hour_entropy": fx.normalized_entropy(fx.hour_of_day_histogram(week, hours)),
+            "hour_entropy": fx.normalized_entropy(hour_of_day),
+            "claimed_night_share": fx.safe_ratio(night, known, float(cfg.night_min_requests)),
             "interarrival_spread": fx.interarrival_spread(day_sum("gap_count"), day_sum("gap_sum"),
                                                           day_sum("gap_sumsq")),
             "weekend_contrast": fx.weekend_contrast(week, hours, a.first_ms[slots]),
@@ -756,6 +759,8 @@ class RatePatternEngine:
         day_hours = (hour_now - np.arange(24)) % a.detail_rows
         content_days = (today - np.arange(cfg.content_window_days)) % a.day_rows
         week, hours = self._week(slots, now)
+        hour_of_day = fx.hour_of_day_histogram(week, hours)
+        night, known = a.zones.night_requests(hour_of_day, a.country[slots].astype(np.int64), now)
         requests = a.requests[np.ix_(day_hours, slots)].sum(axis=0, dtype=np.float64)
         active = requests > 0
         sampled = float(a.sampled[np.ix_(content_days, slots)].sum())
@@ -782,8 +787,8 @@ class RatePatternEngine:
             "new_model_share": float(new_model / release) if release >= 5 else nan,
             "synchronized_minutes": fx.synchronized_minutes(act),
             "staggered_activation": fx.staggered_activation(a.first_ms[slots], a.last_ms[slots], now),
-            "hour_entropy": float(fx.normalized_entropy(
-                fx.hour_of_day_histogram(week, hours).sum(axis=1, keepdims=True))[0]),
+            "hour_entropy": float(fx.normalized_entropy(hour_of_day.sum(axis=1, keepdims=True))[0]),
+            "claimed_night_share": float(night.sum() / known.sum()) if known.sum() >= cfg.night_min_requests else nan,
             "requests_day": float(requests.sum()),
             "last_request_ms": float(a.last_ms[slots].max()),
         }

@@ -279,3 +279,42 @@ def test_staggered_cluster_members(engine_factory: Factory) -> None:
     profile = engine.cluster_profile("c")
     assert profile is not None
     assert profile.features["staggered_activation"] >= 0.5
+
+
+# ---------------------------------------------------------------- claimed time zone
+
+def test_claimed_night_share_against_the_signup_country(engine_factory: Factory) -> None:
+    engine = engine_factory()
+    for account, country in (("night-owl", "GB"), ("local", "GB"), ("no-country", "")):
+        engine.apply_signup(make_signup(account, country=country))
+    events = []
+    for day in range(3):
+        # A UTC+8 working day (01:00-13:00 UTC): the middle of the night in the UK it claims.
+        events += [make_event("night-owl", day * DAY + h * HOUR + 60.0) for h in range(1, 13)]
+        events += [make_event("no-country", day * DAY + h * HOUR + 60.0) for h in range(1, 13)]
+        events += [make_event("local", day * DAY + h * HOUR + 120.0) for h in range(9, 21)]
+    feed(engine, sorted(events, key=lambda e: e.occurred_at.seconds))
+    assert features(engine, "night-owl")["claimed_night_share"] == pytest.approx(5 / 12)
+    assert features(engine, "local")["claimed_night_share"] == 0.0
+    assert "claimed_night_share" not in features(engine, "no-country")
+
+
+def test_claimed_night_share_needs_enough_requests(engine_factory: Factory) -> None:
+    engine = engine_factory(night_min_requests=20)
+    engine.apply_signup(make_signup("few", country="GB"))
+    feed(engine, [make_event("few", h * HOUR + 60.0) for h in range(1, 6)])
+    assert "claimed_night_share" not in features(engine, "few")
+
+
+def test_claimed_night_share_of_a_cluster_judges_each_member_in_its_own_country(engine_factory: Factory) -> None:
+    engine = engine_factory()
+    # Same UTC hours (01:00-06:00): night in Germany, the working day in Japan.
+    members = {"de-1": "DE", "de-2": "DE", "jp-1": "JP", "jp-2": "JP"}
+    for account, country in members.items():
+        engine.apply_signup(make_signup(account, country=country))
+    engine.apply_cluster_update(identity_pb2.ClusterUpdate(cluster_id="c", members=sorted(members), version=1))
+    feed(engine, sorted([make_event(m, d * DAY + h * HOUR + 60.0 + i) for d in range(2) for h in range(0, 5)
+                         for i, m in enumerate(sorted(members))], key=lambda e: e.occurred_at.seconds))
+    profile = engine.cluster_profile("c")
+    assert profile is not None
+    assert profile.features["claimed_night_share"] == pytest.approx(0.5)

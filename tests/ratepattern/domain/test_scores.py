@@ -71,8 +71,9 @@ def test_campaign_reasons_name_distillation_features(full_run: Run) -> None:
     profile = full_run.engine.account_profile("campaign-hydra-030")
     assert profile is not None and profile.score >= ENFORCE
     reasons = [r.feature for r in profile.reasons]
-    assert reasons[0] == "template_cluster_share"
-    assert {"cot_elicitation_share", "template_unrelated_accounts"} <= set(reasons)
+    # What the prompts ask for and who shares them: the two heaviest account-level reasons.
+    assert set(reasons[:2]) == {"cot_elicitation_share", "template_cluster_share"}
+    assert "template_unrelated_accounts" in reasons
     for r in profile.reasons:
         assert r.contribution > 0 and r.value > r.baseline
     contributions = [abs(r.contribution) for r in profile.reasons]
