@@ -64,6 +64,11 @@ class Decision:
         """Throttle or stronger, actually applied, not a shadow (dry-run) decision."""
         return self.enforced and not self.shadow and self.action in ENFORCING_ACTIONS
 
+    @property
+    def held_for_review(self) -> bool:
+        """Throttle or stronger proposed (not a shadow) but not applied: waiting for a human (guard rail)."""
+        return not self.enforced and not self.shadow and self.action in ENFORCING_ACTIONS
+
 
 @dataclass
 class InputIssues:

@@ -7,6 +7,8 @@ Definitions (the report repeats them):
 - precision = enforced attack accounts / enforced accounts; recall = enforced attack accounts /
   attack accounts; F1 their harmonic mean. None when the denominator is zero.
 - recall per campaign; false-positive rate per legitimate segment = enforced / accounts.
+- held for review: throttle or stronger proposed, not shadow, not applied (`enforced` false): the
+  guard rails made it wait for a human. Counted per campaign and segment; never counted as enforced.
 - leakage of a campaign = its inference requests with occurred_at strictly before the account's
   first_enforced_at, over all its inference requests; a never-enforced account (or one enforced
   without a time) leaks every request.
@@ -80,19 +82,22 @@ class SegmentScores:
 
     accounts: int
     enforced: int
+    held_for_review: int = 0
 
     @property
     def false_positive_rate(self) -> float | None:
         return ratio(self.enforced, self.accounts)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"accounts": self.accounts, "enforced": self.enforced, "false_positive_rate": self.false_positive_rate}
+        return {"accounts": self.accounts, "enforced": self.enforced, "held_for_review": self.held_for_review,
+                "false_positive_rate": self.false_positive_rate}
 
 
 @dataclass
 class CampaignScores:
     accounts: int = 0
     enforced: int = 0
+    held_for_review: int = 0
     requests: int = 0
     leaked_requests: int = 0
     enforcement_delays_s: list[float] = field(default_factory=list)
@@ -116,7 +121,8 @@ class CampaignScores:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "accounts": self.accounts, "enforced": self.enforced, "recall": self.recall,
+            "accounts": self.accounts, "enforced": self.enforced, "held_for_review": self.held_for_review,
+            "recall": self.recall,
             "requests": self.requests, "leaked_requests": self.leaked_requests, "leakage": self.leakage,
             "time_to_enforcement_s": {
                 "median": quantile(self.enforcement_delays_s, 0.5), "p90": quantile(self.enforcement_delays_s, 0.9),
@@ -303,15 +309,21 @@ def evaluate(
     campaigns: dict[str, CampaignScores] = {}
     segment_counts: Counter[str] = Counter()
     segment_enforced: Counter[str] = Counter()
+    segment_held: Counter[str] = Counter()
     for account, label in labels.items():
+        decision = decisions.get(account)
+        held = decision is not None and decision.held_for_review
         if label.attack:
             campaign = campaigns.setdefault(label.group, CampaignScores())
             campaign.accounts += 1
             campaign.enforced += account in enforced
+            campaign.held_for_review += held
         else:
             segment_counts[label.group] += 1
             segment_enforced[label.group] += account in enforced
-    segments = {name: SegmentScores(n, segment_enforced[name]) for name, n in segment_counts.items()}
+            segment_held[label.group] += held
+    segments = {name: SegmentScores(n, segment_enforced[name], segment_held[name])
+                for name, n in segment_counts.items()}
 
     leakage = LeakageCounter(labels, decisions, issues)
     for account_id, at_ms in requests:

@@ -55,19 +55,19 @@ def summary_lines(evaluation: Evaluation) -> list[str]:
         f"leakage {_pct(evaluation.leakage)}  time to enforcement median "
         f"{_duration(quantile(evaluation.all_delays_s, 0.5))} p90 {_duration(quantile(evaluation.all_delays_s, 0.9))}",
         "",
-        f"{'campaign':<14}{'accounts':>9}{'recall':>9}{'leakage':>9}{'median':>10}{'p90':>10}"
+        f"{'campaign':<14}{'accounts':>9}{'recall':>9}{'review':>8}{'leakage':>9}{'median':>10}{'p90':>10}"
         f"{'largest':>9}{f'in>={CLUSTER_GROUP_MIN}':>8}",
     ]
     for name, c in sorted(evaluation.campaigns.items()):
         out.append(
-            f"{name:<14}{c.accounts:>9,}{_pct(c.recall):>9}{_pct(c.leakage):>9}"
+            f"{name:<14}{c.accounts:>9,}{_pct(c.recall):>9}{c.held_for_review:>8,}{_pct(c.leakage):>9}"
             f"{_duration(quantile(c.enforcement_delays_s, 0.5)):>10}"
             f"{_duration(quantile(c.enforcement_delays_s, 0.9)):>10}"
             f"{c.largest_cluster:>9,}{_pct(c.share_in_large_groups):>8}"
         )
-    out += ["", f"{'segment':<16}{'accounts':>9}{'enforced':>9}{'FPR':>9}"]
+    out += ["", f"{'segment':<16}{'accounts':>9}{'enforced':>9}{'FPR':>9}{'review':>8}"]
     for name, s in sorted(evaluation.segments.items()):
-        out.append(f"{name:<16}{s.accounts:>9,}{s.enforced:>9,}{_pct(s.false_positive_rate):>9}")
+        out.append(f"{name:<16}{s.accounts:>9,}{s.enforced:>9,}{_pct(s.false_positive_rate):>9}{s.held_for_review:>8,}")
     clusters = evaluation.clusters
     out += [
         "",
@@ -90,7 +90,8 @@ def write_markdown(evaluation: Evaluation, path: Path, inputs: dict[str, str]) -
         "Enforced = action throttle or stronger, `enforced` true, not `shadow`. Leakage = share of a campaign's "
         "inference requests made before its account's first enforcement (never-enforced accounts leak everything). "
         "Time to enforcement = first enforcement minus the account's first request (floored at 0); median and p90 "
-        "interpolate linearly.",
+        "interpolate linearly. Held for review = throttle or stronger proposed but waiting for a human (guard "
+        "rails); not enforced.",
         "",
         "## Account level",
         "",
@@ -101,13 +102,15 @@ def write_markdown(evaluation: Evaluation, path: Path, inputs: dict[str, str]) -
         "",
         "## Campaigns",
         "",
-        "| campaign | accounts | enforced | recall | requests | leaked | leakage | time to enforcement median | p90 | "
+        "| campaign | accounts | enforced | recall | held for review | requests | leaked | leakage | "
+        "time to enforcement median | p90 | "
         f"enforced before first request | largest cluster | share in clusters of ≥{CLUSTER_GROUP_MIN} |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, c in sorted(evaluation.campaigns.items()):
         lines.append(
-            f"| {name} | {c.accounts:,} | {c.enforced:,} | {_pct(c.recall)} | {c.requests:,} | {c.leaked_requests:,} | "
+            f"| {name} | {c.accounts:,} | {c.enforced:,} | {_pct(c.recall)} | {c.held_for_review:,} | {c.requests:,} | "
+            f"{c.leaked_requests:,} | "
             f"{_pct(c.leakage)} | {_duration(quantile(c.enforcement_delays_s, 0.5))} | "
             f"{_duration(quantile(c.enforcement_delays_s, 0.9))} | {c.enforced_before_first_request:,} | "
             f"{c.largest_cluster:,} | {_pct(c.share_in_large_groups)} |"
@@ -119,11 +122,12 @@ def write_markdown(evaluation: Evaluation, path: Path, inputs: dict[str, str]) -
         "",
         "## Legitimate segments",
         "",
-        "| segment | accounts | enforced | false-positive rate |",
-        "| --- | ---: | ---: | ---: |",
+        "| segment | accounts | enforced | false-positive rate | held for review |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for name, s in sorted(evaluation.segments.items()):
-        lines.append(f"| {name} | {s.accounts:,} | {s.enforced:,} | {_pct(s.false_positive_rate)} |")
+        lines.append(f"| {name} | {s.accounts:,} | {s.enforced:,} | {_pct(s.false_positive_rate)} | "
+                     f"{s.held_for_review:,} |")
     lines += [
         "",
         "## Clusters",

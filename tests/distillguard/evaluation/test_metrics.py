@@ -54,6 +54,18 @@ def test_account_level_precision_recall_f1() -> None:
     assert evaluation.segments["t"].false_positive_rate == 0.0
 
 
+def test_proposals_waiting_for_a_human_are_held_not_enforced() -> None:
+    evaluation = evaluate(LABELS, DECISIONS, REQUESTS, InputIssues())
+    # l3's challenge was proposed and not applied (a guard rail): held. l2's shadow ban and a3's
+    # applied monitor are neither held nor enforced.
+    assert (evaluation.segments["t"].held_for_review, evaluation.segments["t"].enforced) == (1, 0)
+    assert evaluation.segments["s"].held_for_review == 0
+    assert evaluation.campaigns["x"].held_for_review == 0
+    held = dict(DECISIONS, a3=decision("a3", "ban", False, None, "k1"))
+    evaluation = evaluate(LABELS, held, REQUESTS, InputIssues())
+    assert (evaluation.campaigns["x"].held_for_review, evaluation.campaigns["x"].enforced) == (1, 2)
+
+
 def test_leakage_counts_requests_before_enforcement() -> None:
     issues = InputIssues()
     evaluation = evaluate(LABELS, DECISIONS, REQUESTS, issues)
