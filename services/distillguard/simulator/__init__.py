@@ -4,8 +4,8 @@
 DIR/events.jsonl.gz (the event contract, sorted by occurred_at), DIR/labels.json (account_id ->
 "legit:<segment>" or "attack:<campaign>") and DIR/scenario.json (window, model release, counts).
 Same seed, same bytes. Generation streams slice by slice with memory bounded by the account count
-(engine.py); with a core for the generating thread and one for compression it runs at ~110,000
-events/s (figures and the command in docs/benchmarks.md, bench.py).
+(engine.py); at scale the JSON lines are formatted and compressed in a helper process
+(formatter.py), so two cores share the work (figures and the command in docs/benchmarks.md, bench.py).
 
 The window has three existing models (frontier-1-mini, frontier-1, frontier-1.5) and a new one,
 frontier-2, released at 17:00 UTC on the scenario's release day; attackers move about half their

@@ -5,15 +5,18 @@ events: the file opens with the registry backfill (signups and card additions of
 existed before the window, in weekly slices), then the hours of the window, a few at a time at
 small scale and in minute-aligned parts of a busy hour at large scale, are generated for all
 populations, sorted, written and dropped before the next. Randomness comes from numpy Generators seeded with
-(seed, stream[, slice]), so one seed always gives the same bytes.
+(seed, stream[, slice]), so one seed always gives the same bytes. Every draw happens here; each
+part leaves as a `formatter.Part` (columns of final values) for a sink that formats and compresses
+it, in this process or, at scale, in a helper process.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,15 +25,15 @@ import orjson
 
 from distillguard.simulator import campaigns, segments
 from distillguard.simulator.identity_data import DECLINE_CODES
+from distillguard.simulator.formatter import LocalSink, Part, ProcessSink, Sink, SinkStats
 from distillguard.simulator.population import (
-    MODELS,
     NEW_MODEL,
     BuildContext,
     Population,
     RequestBatch,
     Timeline,
     _event_ids,
-    render_inference,
+    finish_requests,
 )
 from distillguard.simulator.scenario import Scenario
 from distillguard.simulator.world import (
@@ -39,6 +42,7 @@ from distillguard.simulator.world import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
+    MODELS,
     PAYMENT_METHOD_ADDED,
     PAYMENT_METHOD_REMOVED,
     SIGNUP,
@@ -47,7 +51,6 @@ from distillguard.simulator.world import (
     Identities,
     Schedule,
 )
-from distillguard.simulator.writer import GzipLineWriter
 
 POPULATION_TYPES: Final[dict[str, type[Population]]] = {
     cls.kind: cls
@@ -63,6 +66,7 @@ BACKFILL_SLICE_MS: Final = 7 * DAY_MS
 GZIP_LEVEL: Final = 2  # ISA-L level (0-3)
 BATCH_REQUESTS: Final = 20_000  # hours are grouped into slices of at least this many requests
 MAX_PART_REQUESTS: Final = 40_000  # a slice is rendered in parts of at most about this many
+HELPER_PROCESS_MIN_REQUESTS: Final = 200_000  # below this, a second process costs more than it saves
 
 _BUILD, _BUDGET, _SLICE = 0, 1, 2
 
@@ -191,9 +195,9 @@ def _slices(world: World, budgets: np.ndarray) -> list[tuple[int, int, list[int]
     return slices
 
 
-def generate(world: World, seed: int, counts: Counts, budgets: np.ndarray) -> Iterator[tuple[bytes, int]]:
-    """Yield (chunk of newline-terminated JSON lines, line count) in occurred_at order, slice by
-    slice; `counts` is updated as chunks are produced.
+def generate(world: World, seed: int, counts: Counts, budgets: np.ndarray) -> Iterator[Part]:
+    """Yield the parts of the output in occurred_at order, slice by slice (`formatter.format_part`
+    turns each into its chunk of JSON lines); `counts` is updated as parts are produced.
 
     A slice whose requests exceed MAX_PART_REQUESTS (a busy hour at large scale) is drawn whole
     (account and time per request: 16 bytes each) and described and rendered in minute-aligned
@@ -211,9 +215,9 @@ def generate(world: World, seed: int, counts: Counts, budgets: np.ndarray) -> It
         minutes = (end_ms - start_ms) // MINUTE_MS
         edges = [start_ms + MINUTE_MS * (minutes * k // parts) for k in range(parts)] + [end_ms]
         for lo, hi in zip(edges, edges[1:]):
-            chunk, lines = _render_part(world, drawn, lo, hi, rng, counts)
-            if lines:
-                yield chunk, lines
+            part = _render_part(world, drawn, lo, hi, rng, counts)
+            if part.lines:
+                yield part
 
 
 def _render_part(
@@ -223,8 +227,8 @@ def _render_part(
     end_ms: int,
     rng: np.random.Generator,
     counts: Counts,
-) -> tuple[bytes, int]:
-    """The lines of [start_ms, end_ms): signup and billing events plus the drawn requests in it."""
+) -> Part:
+    """The part [start_ms, end_ms): signup and billing events plus the drawn requests in it."""
     times, lines, signups = _schedule_lines(world, world.schedule.between(start_ms, end_ms), rng)
     counts.signup += signups
     counts.billing += len(lines) - signups
@@ -237,21 +241,11 @@ def _render_part(
             counts.inference += len(batch.ts)
             counts.by_population[population.label] = counts.by_population.get(population.label, 0) + len(batch.ts)
     if not batches:
-        return (b"\n".join(lines) + b"\n", len(lines)) if lines else (b"", 0)
+        return Part.without_requests(lines)
     requests = RequestBatch.in_time_order(batches)
-    rendered = render_inference(requests, rng)
-    if not lines:
-        return b"\n".join(rendered) + b"\n", len(rendered)
-    # Merge the (few, sorted) signup and billing lines in; they go first on equal times.
-    positions = np.searchsorted(requests.ts, times, side="left").tolist()
-    merged: list[bytes] = []
-    previous = 0
-    for position, line in zip(positions, lines):
-        merged += rendered[previous:position]
-        merged.append(line)
-        previous = position
-    merged += rendered[previous:]
-    return b"\n".join(merged) + b"\n", len(merged)
+    # Signup and billing lines go first on equal times.
+    positions = np.searchsorted(requests.ts, times, side="left").tolist() if lines else []
+    return finish_requests(requests, rng, lines, positions)
 
 
 @dataclass(frozen=True)
@@ -267,7 +261,8 @@ class SimulationSummary:
     seconds: float
     planned_events: int
     setup_cpu_seconds: float  # building the world and the hourly budgets
-    generator_cpu_seconds: float  # everything but compression, setup included
+    generator_cpu_seconds: float  # the generating thread, setup included (and formatting without a helper)
+    formatter_cpu_seconds: float  # formatting JSON lines in the helper process (0 without one)
     compressor_cpu_seconds: float
 
     @property
@@ -282,6 +277,7 @@ class SimulationSummary:
             "truncated": self.truncated, "planned_events": self.planned_events, "seconds": round(self.seconds, 2),
             "setup_cpu_seconds": round(self.setup_cpu_seconds, 2),
             "generator_cpu_seconds": round(self.generator_cpu_seconds, 2),
+            "formatter_cpu_seconds": round(self.formatter_cpu_seconds, 2),
             "compressor_cpu_seconds": round(self.compressor_cpu_seconds, 2),
             "events_per_second": round(self.events / self.seconds) if self.seconds > 0 else None,
         }
@@ -294,17 +290,31 @@ def simulate(
     max_events: int | None = None,
     gzip_level: int = GZIP_LEVEL,
     progress: Callable[[int, int], None] | None = None,
+    helper_process: bool | None = None,
 ) -> SimulationSummary:
     """Write out_dir/events.jsonl.gz, labels.json and scenario.json for `scenario`.
 
     With `max_events` the events file stops after that many lines (a time-ordered prefix, for
     benchmarks); labels.json still lists every account and the per-label request counts of the
     summary are left empty. `progress(lines, events_planned)` is called after each slice.
+    `helper_process` formats and compresses in a second process (formatter.ProcessSink); by
+    default it does so for scenarios of HELPER_PROCESS_MIN_REQUESTS requests or more on a machine
+    with more than one core. The bytes written are the same either way.
     """
     started, started_cpu = time.perf_counter(), time.thread_time()
     out_dir.mkdir(parents=True, exist_ok=True)
-    world = build_world(scenario, seed)
-    budgets = hourly_budgets(world, seed)
+    if helper_process is None:
+        helper_process = scenario.requests >= HELPER_PROCESS_MIN_REQUESTS and (os.cpu_count() or 1) > 1
+    # The helper starts first, so its interpreter starts while the world is built.
+    sink: Sink = ProcessSink(out_dir / EVENTS_FILE, gzip_level) if helper_process else LocalSink(
+        out_dir / EVENTS_FILE, gzip_level
+    )
+    try:
+        world = build_world(scenario, seed)
+        budgets = hourly_budgets(world, seed)
+    except BaseException:
+        sink.abort()
+        raise
     setup_cpu = time.thread_time() - started_cpu
     counts = Counts()
     planned = scenario.requests + len(world.schedule.times)
@@ -312,9 +322,8 @@ def simulate(
     # generation allocates millions of short-lived ones.
     gc.freeze()
     try:
-        truncated, compressor_cpu = _write_events(
-            generate(world, seed, counts, budgets), out_dir / EVENTS_FILE, counts, planned, max_events, gzip_level,
-            progress,
+        truncated, stats = _write_events(
+            generate(world, seed, counts, budgets), sink, counts, planned, max_events, progress
         )
     finally:
         gc.unfreeze()
@@ -333,7 +342,8 @@ def simulate(
         planned_events=planned,
         setup_cpu_seconds=setup_cpu,
         generator_cpu_seconds=time.thread_time() - started_cpu,
-        compressor_cpu_seconds=compressor_cpu,
+        formatter_cpu_seconds=stats.formatter_cpu_seconds,
+        compressor_cpu_seconds=stats.compressor_cpu_seconds,
     )
     manifest = {
         "scenario": scenario.name,
@@ -352,41 +362,41 @@ def simulate(
 
 
 def _write_events(
-    chunks: Iterator[tuple[bytes, int]],
-    path: Path,
+    parts: Iterator[Part],
+    sink: Sink,
     counts: Counts,
     planned: int,
     max_events: int | None,
-    gzip_level: int,
     progress: Callable[[int, int], None] | None,
-) -> tuple[bool, float]:
-    """Stream `chunks` into `path`: (whether `max_events` cut the file short, CPU seconds spent
-    compressing)."""
+) -> tuple[bool, SinkStats]:
+    """Hand `parts` to `sink`: (whether `max_events` cut the file short, the sink's CPU times)."""
     written = 0
     truncated = False
-    writer = GzipLineWriter(path, gzip_level)
-    with writer:
-        for chunk, lines in chunks:
+    try:
+        for part in parts:
+            lines = part.lines
             if max_events is not None and written + lines >= max_events:
                 keep = max_events - written
-                cut = 0
-                for _ in range(keep):
-                    cut = chunk.index(b"\n", cut) + 1
-                writer.write(chunk[:cut])
-                # Count only what was written.
-                dropped = chunk[cut:]
-                signups, billing = dropped.count(b'{"type":"signup"'), dropped.count(b'{"type":"billing"')
+                sink.write(replace(part, keep=keep))
+                # Count only what is written: signup or billing line j is line positions[j] + j of the part.
+                dropped = [
+                    line for j, (position, line) in enumerate(zip(part.positions, part.others)) if position + j >= keep
+                ]
+                signups = sum(line.startswith(b'{"type":"signup"') for line in dropped)
                 counts.signup -= signups
-                counts.billing -= billing
-                counts.inference -= lines - keep - signups - billing
+                counts.billing -= len(dropped) - signups
+                counts.inference -= lines - keep - len(dropped)
                 counts.by_population.clear()
                 truncated = written + keep < planned
                 break
-            writer.write(chunk)
+            sink.write(part)
             written += lines
             if progress is not None:
                 progress(written, planned)
-    return truncated, writer.cpu_seconds
+    except BaseException:
+        sink.abort()
+        raise
+    return truncated, sink.close()
 
 
 def _stamp(ms: int) -> str:

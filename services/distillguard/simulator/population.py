@@ -10,8 +10,8 @@ what its prompts look like; the base class owns the arithmetic every population 
 - draw(hour, n): n requests drawn across accounts in proportion to their weights, times uniform
   in each account's active sub-interval;
 - describe(accounts, times): model, prompt and network per request; requests past an account's
-  requests-per-minute limit come back `rate_limited`. `render_inference` adds tokens, latency
-  and status and formats the JSON lines.
+  requests-per-minute limit come back `rate_limited`. `finish_requests` adds tokens, latency
+  and status; formatter.py formats the JSON lines.
 """
 
 from __future__ import annotations
@@ -25,8 +25,13 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 import numpy as np
 
+from distillguard.simulator.formatter import Part, event_ids, join_column
 from distillguard.simulator.grammar import Grammar, PromptStream
 from distillguard.simulator.world import (
+    ERROR,
+    OK,
+    RATE_LIMITED,
+    REFUSED,
     CHARGE_FAILED,
     CHARGE_SUCCEEDED,
     CHARGEBACK,
@@ -45,13 +50,8 @@ from distillguard.simulator.world import (
 if TYPE_CHECKING:
     from distillguard.simulator.scenario import PopulationSpec
 
-MODELS: Final = ("frontier-1-mini", "frontier-1", "frontier-1.5", "frontier-2")
-NEW_MODEL: Final = 3
-_MODEL_NAMES: Final = np.array([name.encode() for name in MODELS], dtype=object)
+NEW_MODEL: Final = 3  # the index in MODELS of the model released during the window
 _MS_PER_TOKEN: Final = np.array([7.0, 18.0, 22.0, 27.0])
-
-STATUS_WORDS: Final = np.array([b"ok", b"rate_limited", b"error", b"refused"], dtype=object)
-OK, RATE_LIMITED, ERROR, REFUSED = 0, 1, 2, 3
 MAX_PROMPT_CHARS: Final = 2000
 PROMPT_SUFFIX_ROOM: Final = 200  # what a population may append to a grammar's prompt
 
@@ -280,7 +280,7 @@ class Population:
 
     def describe(self, local: np.ndarray, ts: np.ndarray, rng: np.random.Generator) -> RequestBatch:
         """Everything the population decides about drawn requests (model, prompt, network, rate
-        limit); `render_inference` does the rest. The requests must include every request of each
+        limit); `finish_requests` does the rest. The requests must include every request of each
         account in each minute they cover, so the per-minute limit is applied correctly."""
         order = np.lexsort((ts, local))
         local, ts = local[order], ts[order]
@@ -346,9 +346,13 @@ class RequestBatch:
         )
 
 
-def render_inference(batch: RequestBatch, rng: np.random.Generator) -> list[bytes]:
-    """UTF-8 JSON lines (without newline) of the batch's requests, in batch order: status (rate limit,
-    refusals, errors), token counts, latency and streaming are drawn here.
+def finish_requests(
+    batch: RequestBatch, rng: np.random.Generator, others: list[bytes], positions: list[int]
+) -> Part:
+    """Draw what the API decided for the batch's requests (status: rate limit, refusals, errors;
+    token counts, latency, streaming, event ids) and pack everything as a `Part` for
+    `formatter.format_part`, with `others` (signup and billing lines) going before requests
+    `positions`.
 
     Lines are formatted directly: prompts arrive JSON-escaped (`BuildContext.stream`) and every
     other field is an identifier, a number or a pool value checked to need no escaping
@@ -361,7 +365,8 @@ def render_inference(batch: RequestBatch, rng: np.random.Generator) -> list[byte
     status[batch.rate_limited] = RATE_LIMITED
 
     chars = np.fromiter(map(len, prompts), dtype=np.int64, count=n)
-    has_system = np.fromiter(map(bool, batch.system_prompt), dtype=bool, count=n)
+    system_prompts = batch.system_prompt.tolist()
+    has_system = np.fromiter(map(bool, system_prompts), dtype=bool, count=n)
     context = np.where(
         rng.random(n) < _CONTEXT_P[category], _CONTEXT_MEDIAN[category] * np.exp(0.8 * rng.standard_normal(n)), 0.0
     )
@@ -374,48 +379,27 @@ def render_inference(batch: RequestBatch, rng: np.random.Generator) -> list[byte
     latency = first_token + output_tokens * _MS_PER_TOKEN[model] * np.exp(0.2 * rng.standard_normal(n))
     latency = np.where(status == RATE_LIMITED, rng.integers(4, 40, n), latency)
     latency = np.where(status == ERROR, rng.integers(50, 30_000, n), latency)
-    stream = np.where(rng.random(n) < batch.stream_p, b"true", b"false").astype(object)
-
-    # occurred_at = "YYYY-MM-DDTHH:" of the hour (formatted once per hour) + minutes, seconds, millis.
-    hour, within = np.divmod(batch.ts, HOUR_MS)
-    hours, which = np.unique(hour, return_inverse=True)
-    prefixes = np.array(
-        [stamp[:14] for stamp in np.datetime_as_string((hours * HOUR_MS).astype("datetime64[ms]"), unit="ms")
-         .astype("S23").tolist()],
-        dtype=object,
+    stream = rng.random(n) < batch.stream_p
+    return Part(
+        ts=batch.ts,
+        event_bytes=rng.bytes(10 * n),
+        account_id=join_column(batch.account_id.tolist()),
+        api_key=join_column(batch.api_key.tolist()),
+        model=model,
+        ip=join_column(batch.ip.tolist()),
+        user_agent=join_column(batch.user_agent.tolist()),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        max_tokens=max_tokens,
+        latency_ms=latency.astype(np.int64),
+        status=status,
+        stream=stream,
+        prompt=join_column(prompts),
+        system_prompt=join_column(system_prompts),
+        rpm_limit=batch.rpm_limit,
+        others=others,
+        positions=positions,
     )
-    minute, within = np.divmod(within, MINUTE_MS)
-    second, milli = np.divmod(within, 1000)
-    columns = zip(
-        _event_ids(rng, n),
-        prefixes[which].tolist(),
-        minute.tolist(),
-        second.tolist(),
-        milli.tolist(),
-        batch.account_id.tolist(),
-        batch.api_key.tolist(),
-        _MODEL_NAMES[model].tolist(),
-        batch.ip.tolist(),
-        batch.user_agent.tolist(),
-        input_tokens.tolist(),
-        output_tokens.tolist(),
-        max_tokens.tolist(),
-        latency.astype(np.int64).tolist(),
-        STATUS_WORDS[status].tolist(),
-        stream.tolist(),
-        prompts,
-        batch.system_prompt.tolist(),
-        batch.rpm_limit.tolist(),
-    )
-    return [_INFERENCE_LINE % row for row in columns]
-
-
-_INFERENCE_LINE: Final = (
-    b'{"type":"inference","event_id":"evt_%s","occurred_at":"%s%02d:%02d.%03dZ","account_id":"%s","api_key_id":"%s",'
-    b'"model":"%s",'
-    b'"ip":"%s","user_agent":"%s","input_tokens":%d,"output_tokens":%d,"max_tokens":%d,"latency_ms":%d,'
-    b'"status":"%s","stream":%s,"prompt_sample":"%s","system_prompt_sha256":"%s","account_rpm_limit":%d}'
-)
 
 
 _NEEDS_ESCAPE: Final = re.compile(rb'["\\\x00-\x1f]')
@@ -429,8 +413,7 @@ def json_safe(values: Sequence[bytes]) -> bool:
 
 def _event_ids(rng: np.random.Generator, n: int) -> list[bytes]:
     """n random 80-bit ids as 20 hex digits (the "evt_" prefix is added by the caller)."""
-    ids: list[bytes] = np.frombuffer(rng.bytes(10 * n).hex().encode(), dtype="S20").tolist()
-    return ids
+    return event_ids(rng.bytes(10 * n))
 
 
 # -- building blocks shared by the population modules ------------------------------------------

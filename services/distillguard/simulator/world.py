@@ -37,6 +37,11 @@ BILLING_WORDS: Final = (
     "", "payment_method_added", "payment_method_removed", "charge_succeeded", "charge_failed", "refund", "chargeback",
 )
 
+# The models of the window (the last is released during it) and the status codes of inference
+# events (the JSON word is STATUS_WORDS[code]).
+MODELS: Final = ("frontier-1-mini", "frontier-1", "frontier-1.5", "frontier-2")
+OK, RATE_LIMITED, ERROR, REFUSED = 0, 1, 2, 3
+STATUS_WORDS: Final = ("ok", "rate_limited", "error", "refused")
 _TRANSLIT: Final = str.maketrans({"ß": "ss", "ı": "i", "ł": "l", "Ł": "L", "ø": "o", "æ": "ae", "đ": "d", "Đ": "D"})
 
 

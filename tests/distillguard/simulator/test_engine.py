@@ -198,3 +198,18 @@ def test_max_events_writes_a_time_ordered_prefix(smoke_run: tuple[Path, Simulati
     with gzip.open(tmp_path / EVENTS_FILE, "rb") as capped, gzip.open(smoke_run[0] / EVENTS_FILE, "rb") as full:
         capped_lines = capped.readlines()
         assert capped_lines == [next(full) for _ in range(1_000)]
+
+
+def test_the_helper_process_writes_the_same_bytes(smoke_run: tuple[Path, SimulationSummary], tmp_path: Path) -> None:
+    first, summary = smoke_run
+    assert summary.formatter_cpu_seconds == 0, "smoke is small enough to format in the generating thread"
+    helped = simulate(SMOKE, summary.seed, tmp_path / "full", helper_process=True)
+    assert (tmp_path / "full" / EVENTS_FILE).read_bytes() == (first / EVENTS_FILE).read_bytes()
+    assert helped.events == summary.events and helped.formatter_cpu_seconds > 0
+    local = simulate(SMOKE, summary.seed, tmp_path / "local", max_events=1_234, helper_process=False)
+    capped = simulate(SMOKE, summary.seed, tmp_path / "capped", max_events=1_234, helper_process=True)
+    assert (tmp_path / "capped" / EVENTS_FILE).read_bytes() == (tmp_path / "local" / EVENTS_FILE).read_bytes()
+    assert (capped.signup_events, capped.billing_events, capped.inference_events) == (
+        local.signup_events, local.billing_events, local.inference_events
+    )
+    assert capped.events == 1_234
