@@ -17,6 +17,7 @@ from typing import Any, Final
 import grpc
 from aiokafka import AIOKafkaProducer
 from opentelemetry.trace import Link
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distillguard import telemetry
@@ -56,6 +57,14 @@ RELAY_IDLE_S: Final = 0.2
 RELAY_BACKOFF_MAX_S: Final = 10.0
 # Bounded memory of (account, api key) pairs already recorded, so inference traffic rarely reaches the DB.
 SEEN_KEYS_MAX: Final = 1_000_000
+# A batch that finds the case store unreachable is retried with backoff for this long, then the error ends the
+# worker (to be restarted). Well below the consumer's max.poll.interval (aiokafka: 300 s), past which the group
+# would evict the worker and the offset commit after the retried batch would fail.
+CASE_STORE_OUTAGE_MAX_S: Final = 120.0
+CASE_STORE_BACKOFF_S: Final = (0.25, 5.0)  # first and longest wait between attempts
+# SQLSTATEs of "the server cannot be reached now": class 08 (connection exception), 57P01 admin shutdown,
+# 57P02 crash shutdown, 57P03 cannot connect now (starting up or shutting down).
+_UNREACHABLE_SQLSTATES: Final = ("08", "57P01", "57P02", "57P03")
 
 
 class EnforcementProcessor:
@@ -73,7 +82,28 @@ class EnforcementProcessor:
             pass
 
     async def process(self, batch: Sequence[InputRecord]) -> BatchResult:
-        """Facts first (signups, billing, identifiers, clusters), then the batch's risk signals in one go."""
+        """Facts first (signups, billing, identifiers, clusters), then the batch's risk signals in one go.
+
+        A batch that finds the case store unreachable (connection refused or lost, server restarting) is retried
+        whole, with backoff, for up to CASE_STORE_OUTAGE_MAX_S; meanwhile the pipeline commits no offset. Retrying
+        is safe because every write is idempotent (signal inbox, payment event ids, cluster versions, upserts):
+        what an interrupted attempt did commit is skipped by the next. Any other error fails the batch at once.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        backoff, longest = CASE_STORE_BACKOFF_S
+        while True:
+            try:
+                return await self._process_once(batch)
+            except Exception as exc:
+                if not case_store_unreachable(exc) or loop.time() - started + backoff > CASE_STORE_OUTAGE_MAX_S:
+                    raise
+                log.warning("case store unavailable (%s: %s); retrying the batch of %d records in %.2fs",
+                            type(exc).__name__, (str(exc).splitlines() or [""])[0][:200], len(batch), backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, longest)
+
+    async def _process_once(self, batch: Sequence[InputRecord]) -> BatchResult:
         result = BatchResult()
         signups: list[events_pb2.SignupEvent] = []
         signals: list[tuple[InputRecord, ratepattern_pb2.RiskSignal]] = []
@@ -125,6 +155,20 @@ class EnforcementProcessor:
                 self._seen_keys[pair] = None
                 if len(self._seen_keys) > SEEN_KEYS_MAX:
                     del self._seen_keys[next(iter(self._seen_keys))]
+
+
+def case_store_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the case store could not be reached (connection refused or lost, the server shutting
+    down or starting up), as opposed to the work itself failing."""
+    error: BaseException | None = exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:  # SQLAlchemy recognised a disconnect
+            return True
+        error = exc.orig
+    if isinstance(error, OSError):  # connect() refused, reset or timed out: raised by the driver unwrapped
+        return True
+    sqlstate = getattr(error, "sqlstate", None)  # asyncpg's errors, wrapped or raised by connect() as they are
+    return isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES)
 
 
 def _parse(message_type: Any, value: bytes) -> Any:
