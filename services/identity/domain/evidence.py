@@ -49,6 +49,9 @@ _EXACT_DETAIL: Final[dict[str, str]] = {
     "sp": "same system prompt sha256 {short}; {n} accounts send it",
     "shape": "mailboxes built alike ({value}); {n} accounts share the shape",
 }
+_ANCHOR_KINDS: Final = kinds.ANCHOR_KINDS
+_WEIGHED_ANCHOR_KINDS: Final = kinds.WEIGHED_ANCHOR_KINDS
+_BITS_CACHED: Final = 4096
 _Pending = tuple[str, float, Callable[[], str]]
 """Evidence before its detail is rendered: (kind, weight, detail)."""
 
@@ -88,6 +91,18 @@ class PairScorer:
         self._index = index
         self._clustered_holders = clustered_holders
         self._models = config.models
+        # kind -> sharers -> bits: KindModel.bits is pure, and a handful of sharer counts recur.
+        self._bits: dict[str, dict[int, float]] = {kind: {} for kind in config.models}
+
+    def _weight(self, kind: str, sharers: int) -> float:
+        """`config.models[kind].bits(sharers)`, memoised (bounded: at most _BITS_CACHED counts per kind)."""
+        cached = self._bits[kind]
+        weight = cached.get(sharers)
+        if weight is None:
+            weight = self._models[kind].bits(sharers)
+            if len(cached) < _BITS_CACHED:
+                cached[sharers] = weight
+        return weight
 
     def score(self, a: Account, b: Account) -> PairScore:
         """Total weight in bits and the evidence behind it, ordered by kind (same_org last).
@@ -98,8 +113,13 @@ class PairScorer:
         name_sharers = address_sharers = 0
         shares_address = False
         attrs_a, attrs_b = a.attrs, b.attrs
+        # The shared keys, found from the smaller side (which side only changes the order in which
+        # they are visited, and nothing below depends on that order).
+        small, large = (attrs_a, attrs_b) if len(attrs_a) <= len(attrs_b) else (attrs_b, attrs_a)
         count = self._index.count
-        for key in attrs_a.keys() & attrs_b.keys():
+        for key in small:
+            if key not in large:
+                continue
             prefix, _, value = key.partition(":")
             shares_address = shares_address or prefix == "ip"
             if prefix in ("nm", "nx"):
@@ -129,17 +149,20 @@ class PairScorer:
             address = self._addresses(a.addresses, b.addresses, address_sharers)
             if address is not None:
                 pending.append(address)
-        pending.sort(key=_kind_order)
+        if len(pending) > 1:
+            pending.sort(key=_kind_order)
         self._cap_families(pending)
         explanation = self._same_org(a.signup, b.signup, pending)
         if explanation is not None:
             pending.append(explanation)
         anchor_min = self._config.anchor_min_bits
-        anchored = any(
-            kind in kinds.ANCHOR_KINDS and (kind not in kinds.WEIGHED_ANCHOR_KINDS or weight >= anchor_min)
-            for kind, weight, _ in pending
-        )
-        return PairScore(sum(weight for _, weight, _ in pending), anchored, pending)
+        anchored = False
+        total = 0.0
+        for kind, weight, _ in pending:  # summed in this order, as before: float sums depend on it
+            total += weight
+            if not anchored and kind in _ANCHOR_KINDS:
+                anchored = kind not in _WEIGHED_ANCHOR_KINDS or weight >= anchor_min
+        return PairScore(total, anchored, pending)
 
     def _shared_infrastructure(self, x: Cluster, y: Cluster) -> _Pending | None:
         """Collective evidence: the two clusters' members were seen on largely the same addresses."""
@@ -174,18 +197,18 @@ class PairScorer:
             if gap > window:
                 return None
             kind = kinds.IP if prefix == "ip" else kinds.IP_24
-            return kind, self._models[kind].bits(sharers), partial(_network_detail, value, gap, window, sharers)
+            return kind, self._weight(kind, sharers), partial(_network_detail, value, gap, window, sharers)
         if prefix == "burst":
             if sharers < self._config.burst_min_signups:
                 return None
             minutes = self._config.burst_bucket_s // 60
-            weight = self._models[kinds.SIGNUP_BURST].bits(sharers)
+            weight = self._weight(kinds.SIGNUP_BURST, sharers)
             return kinds.SIGNUP_BURST, weight, partial(_burst_detail, value, minutes, sharers)
         template = _EXACT_DETAIL.get(prefix)
         if template is None:
             return None
         kind = PREFIX_KIND[prefix]
-        return kind, self._models[kind].bits(sharers), partial(_exact_detail, template, value, sharers)
+        return kind, self._weight(kind, sharers), partial(_exact_detail, template, value, sharers)
 
     def _names(self, names_a: tuple[str, ...], names_b: tuple[str, ...], sharers: int) -> _Pending | None:
         levels = self._config.name_levels
@@ -193,7 +216,8 @@ class PairScorer:
         best: tuple[float, str, str] | None = None
         for x in names_a:
             for y in names_b:
-                similarity = fuzz.token_sort_ratio(x, y, score_cutoff=cutoff)
+                # Equal names (a household's or a company's cardholder name) are 100% similar.
+                similarity = 100.0 if x == y else fuzz.token_sort_ratio(x, y, score_cutoff=cutoff)
                 if similarity < levels[0].min_similarity and x.count(" ") != y.count(" "):
                     # One has a middle name the other lacks: compare first and last names only.
                     similarity = max(similarity, fuzz.ratio(_outer(x), _outer(y), score_cutoff=cutoff))
@@ -201,7 +225,7 @@ class PairScorer:
                     best = (similarity, x, y)
         if best is None:
             return None
-        return _fuzzy(kinds.NAME, levels, best[0], max(sharers, 2), f"names {best[1]!r} and {best[2]!r}")
+        return _fuzzy(kinds.NAME, levels, best[0], max(sharers, 2), "names", best[1], best[2])
 
     def _addresses(
         self, addrs_a: tuple[Address, ...], addrs_b: tuple[Address, ...], sharers: int
@@ -220,15 +244,17 @@ class PairScorer:
                     best = (similarity, x.text, y.text)
         if best is None:
             return None
-        label = f"billing addresses {best[1]!r} and {best[2]!r}"
-        return _fuzzy(kinds.ADDRESS, levels, best[0], max(sharers, 2), label)
+        return _fuzzy(kinds.ADDRESS, levels, best[0], max(sharers, 2), "billing addresses", best[1], best[2])
 
     def _cap_families(self, pending: list[_Pending]) -> None:
         """Trim evidence, in kind order, so each family of correlated kinds stays within its cap."""
+        if not pending:
+            return
         for family in self._config.family_caps:
+            members = family.kinds
             budget = family.cap_bits
             for i, (kind, weight, detail) in enumerate(pending):
-                if kind in family.kinds:
+                if kind in members:
                     if weight > budget:
                         pending[i] = (kind, budget, partial(_capped_detail, detail, family.name, family.cap_bits))
                         weight = budget
@@ -237,16 +263,21 @@ class PairScorer:
     def _same_org(self, a: Signup | None, b: Signup | None, pending: list[_Pending]) -> _Pending | None:
         if a is None or b is None:
             return None
-        if a.org_id and a.org_id == b.org_id:
-            explains, reason = ORG_EXPLAINS, f"both seats of org {a.org_id}" + (f" ({a.org_name})" if a.org_name else "")
+        same_org = bool(a.org_id) and a.org_id == b.org_id
+        if same_org:
+            explains = ORG_EXPLAINS
         else:
             domain = _verified_domain(a)
             if not domain or domain != _verified_domain(b):
                 return None
-            explains, reason = DOMAIN_EXPLAINS, f"both verified at {domain}"
+            explains = DOMAIN_EXPLAINS
         explained = [(kind, weight) for kind, weight, _ in pending if kind in explains and weight > 0]
         if not explained:
             return None
+        if same_org:
+            reason = f"both seats of org {a.org_id}" + (f" ({a.org_name})" if a.org_name else "")
+        else:
+            reason = f"both verified at {domain}"
         detail = f"{reason}, which explains the shared {', '.join(kind for kind, _ in explained)}"
         return kinds.SAME_ORG, -sum(w for _, w in explained), partial(str, detail)
 
@@ -287,11 +318,17 @@ def _outer(name: str) -> str:
     return " ".join(sorted((tokens[0], tokens[-1]))) if tokens else ""
 
 
-def _fuzzy(kind: str, levels: tuple[FuzzyLevel, ...], similarity: float, sharers: int, label: str) -> _Pending | None:
+def _fuzzy(
+    kind: str, levels: tuple[FuzzyLevel, ...], similarity: float, sharers: int, what: str, x: str, y: str
+) -> _Pending | None:
     for level in levels:
         if similarity >= level.min_similarity:
-            detail = f"{label} are {similarity:.0f}% similar"
-            if sharers > 2:
-                detail += f"; {sharers} accounts in the block"
-            return kind, level.model.bits(sharers), partial(str, detail)
+            return kind, level.model.bits(sharers), partial(_fuzzy_detail, what, x, y, similarity, sharers)
     return None
+
+
+def _fuzzy_detail(what: str, x: str, y: str, similarity: float, sharers: int) -> str:
+    detail = f"{what} {x!r} and {y!r} are {similarity:.0f}% similar"
+    if sharers > 2:
+        detail += f"; {sharers} accounts in the block"
+    return detail

@@ -44,9 +44,11 @@ class BlockIndex:
         posting = self._postings.get(key)
         if posting is None:
             return 0
-        if isinstance(posting, int):
+        if posting.__class__ is int:
             return 1
-        return len(posting) + self._overflow.get(key, 0)
+        listed = len(posting)  # type: ignore[arg-type]
+        # Only a full list can have holders beyond it.
+        return listed if listed < self._store_cap else listed + self._overflow.get(key, 0)
 
     def members(self, key: str) -> Sequence[int]:
         """Listed holders of `key`, oldest account first (at most store_cap of them)."""
