@@ -10,7 +10,8 @@ window (content_window_days) plus the allowed lateness before the committed offs
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import grpc
@@ -25,15 +26,32 @@ from ratepattern.domain import InferenceBatch, RatePatternConfig, RatePatternEng
 from ratepattern.servicer import RatePatternServicer
 
 DAY_MS: Final = 24 * 3600 * 1000
+MIN_SLICE: Final = 256  # events per slice at least: each engine call has a fixed cost
+_INFERENCE: Final = INFERENCE.name
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class RatePatternProcessor:
-    """BatchProcessor for the rate-pattern engine."""
+    """BatchProcessor for the rate-pattern engine.
 
-    def __init__(self, engine: RatePatternEngine) -> None:
+    Inference records are applied in slices sized to take about `slice_seconds` each, yielding to
+    the event loop between slices so the gRPC API answers while a batch is being applied (the
+    engine's results do not depend on how the stream is cut into batches). `clock_ms` is the
+    processing clock against which far-future occurred_at values are refused (the engine's
+    `max_future_skew_ms`); it is the wall clock in production and injectable for tests.
+    """
+
+    def __init__(self, engine: RatePatternEngine, *, clock_ms: Callable[[], int] = wall_clock_ms,
+                 slice_seconds: float = 0.01) -> None:
         self.engine = engine
         # The longest window (content and shape, content_window_days) plus the allowed lateness.
         self.replay_lookback_ms: int | None = engine.config.content_window_days * DAY_MS + engine.config.allowed_lateness_ms
+        self._clock_ms = clock_ms
+        self._slice_seconds = slice_seconds
+        self._seconds_per_event = 20e-6  # running estimate, refined by every slice
 
     def restore(self, records: Iterable[tuple[bytes, bytes]]) -> None:
         for _ in records:  # nothing is checkpointed: the windows are rebuilt by replay
@@ -41,31 +59,40 @@ class RatePatternProcessor:
 
     async def process(self, batch: Sequence[InputRecord]) -> BatchResult:
         result = BatchResult()
-        inference: list[InputRecord] = []
         signals: list[ratepattern_pb2.RiskSignal] = []
-        for record in batch:
-            if record.topic == INFERENCE.name:
-                inference.append(record)
-            elif record.topic == SIGNUP.name:
-                try:
-                    signup = decode_wire("signup", record.value)
-                except InvalidEvent as exc:
-                    result.rejected.append(Rejected(record, str(exc)))
-                    continue
-                assert isinstance(signup, events_pb2.SignupEvent)
-                self.engine.apply_signup(signup)
-            else:
-                try:
-                    update = identity_pb2.ClusterUpdate.FromString(record.value)
-                except Exception as exc:  # protobuf's DecodeError and friends
-                    result.rejected.append(Rejected(record, f"not a valid ClusterUpdate protobuf: {exc}"))
-                    continue
-                signals.extend(self.engine.apply_cluster_update(update))
+        inference = [record for record in batch if record.topic == _INFERENCE]
+        if len(inference) < len(batch):
+            for record in batch:
+                if record.topic == SIGNUP.name:
+                    try:
+                        signup = decode_wire("signup", record.value)
+                    except InvalidEvent as exc:
+                        result.rejected.append(Rejected(record, str(exc)))
+                        continue
+                    assert isinstance(signup, events_pb2.SignupEvent)
+                    self.engine.apply_signup(signup)
+                elif record.topic != _INFERENCE:
+                    try:
+                        update = identity_pb2.ClusterUpdate.FromString(record.value)
+                    except Exception as exc:  # protobuf's DecodeError and friends
+                        result.rejected.append(Rejected(record, f"not a valid ClusterUpdate protobuf: {exc}"))
+                        continue
+                    signals.extend(self.engine.apply_cluster_update(update))
         if inference:
-            columns = InferenceBatch.from_protobuf_values([record.value for record in inference])
-            result.rejected.extend(Rejected(inference[r.index], r.reason) for r in columns.rejected)
-            signals.extend(self.engine.apply_inference(columns))
-            await asyncio.sleep(0)
+            skew = self.engine.config.max_future_skew_ms
+            not_after = self._clock_ms() + skew if skew is not None else None
+            values = [record.value for record in inference]
+            start = 0
+            while start < len(values):
+                size = min(max(int(self._slice_seconds / self._seconds_per_event), MIN_SLICE), len(values) - start)
+                began = time.perf_counter()
+                columns = InferenceBatch.from_protobuf_values(values[start:start + size], not_after)
+                result.rejected.extend(Rejected(inference[start + r.index], r.reason) for r in columns.rejected)
+                signals.extend(self.engine.apply_inference(columns))
+                per_event = (time.perf_counter() - began) / size
+                self._seconds_per_event = 0.7 * self._seconds_per_event + 0.3 * per_event
+                start += size
+                await asyncio.sleep(0)  # let the gRPC API answer between slices
         for signal in signals:
             key = signal.account_id or signal.cluster_id
             result.outputs.append(OutputRecord(SIGNALS.name, key.encode(), signal.SerializeToString()))

@@ -1,7 +1,14 @@
-"""gRPC RatePatternService over the in-memory engine: decode, ask the domain, encode."""
+"""gRPC RatePatternService over the in-memory engine: decode, ask the domain, encode.
+
+Account profiles requested concurrently are computed together (`RatePatternEngine.account_profiles`):
+a profile costs ~1.4 ms of CPU alone, mostly per call, so at hundreds of requests per second one at a
+time they would take most of the worker's event loop from the pipeline. Requests that arrive while the
+loop is busy (a slice of a batch being applied) are answered by one evaluation as soon as it is free.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -13,16 +20,48 @@ Context = grpc.aio.ServicerContext[Any, Any]
 MAX_TEMPLATES = 500
 
 
+class ProfileBatcher:
+    """Coalesces account-profile lookups made in the same event-loop iteration into one evaluation."""
+
+    def __init__(self, engine: RatePatternEngine) -> None:
+        self.engine = engine
+        self._pending: list[tuple[str, asyncio.Future[ratepattern_pb2.AccountProfile | None]]] = []
+        self.evaluations = 0  # engine calls made (for tests and benchmarks)
+
+    async def profile(self, account_id: str) -> ratepattern_pb2.AccountProfile | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ratepattern_pb2.AccountProfile | None] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._answer)
+        self._pending.append((account_id, future))
+        return await future
+
+    def _answer(self) -> None:
+        pending, self._pending = self._pending, []
+        self.evaluations += 1
+        try:
+            profiles = self.engine.account_profiles([account_id for account_id, _ in pending])
+        except Exception as exc:  # fail every waiting call rather than leave them hanging
+            for _, future in pending:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), profile in zip(pending, profiles):
+            if not future.done():  # cancelled: the client went away
+                future.set_result(profile)
+
+
 class RatePatternServicer(ratepattern_pb2_grpc.RatePatternServiceServicer):
     def __init__(self, engine: RatePatternEngine) -> None:
         self.engine = engine
+        self.profiles = ProfileBatcher(engine)
 
     async def GetAccountProfile(  # noqa: N802
         self, request: ratepattern_pb2.GetAccountProfileRequest, context: Context
     ) -> ratepattern_pb2.GetAccountProfileResponse:
         if not request.account_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "account_id is required")
-        profile = self.engine.account_profile(request.account_id)
+        profile = await self.profiles.profile(request.account_id)
         if profile is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no traffic seen for account {request.account_id!r}")
         return ratepattern_pb2.GetAccountProfileResponse(profile=profile)

@@ -40,3 +40,15 @@ def test_replay_scores_a_simulator_style_directory(tmp_path: Path) -> None:
     assert card["accounts"]["attack:campaign-hydra"]["accounts"] == 40
     assert card["accounts"]["attack:campaign-hydra"]["p50"] > card["accounts"]["legit:casual"]["max"]
     assert "| attack:campaign-hydra | 40 |" in replay.render(card)
+
+
+def test_worker_bench_renders_its_section() -> None:
+    from ratepattern import bench_worker
+
+    raw = {"events_per_s": 200_000.0, "cpu_us_per_event": 2.5}
+    worker = {"events_per_s": 50_000.0, "cpu_us_per_event": 12.0, "signals": 3, "dead_letters": 1, "max_rss_mb": 300.0}
+    row = bench_worker.Row("production-mix", 1000, 5, raw, worker, [0.5, 0.7])
+    section = bench_worker.render([row], "python -m ratepattern.bench_worker --events 1000", 1, 0, 10)
+    assert section.startswith(bench_worker.SECTION)
+    assert "| production-mix | 1,000 | 5 | 200,000 | **50,000** | **25%** | 12.0 | 2.5 | 3 | 1 | 300 MB |" in section
+    assert "load average 0.50-0.70" in section

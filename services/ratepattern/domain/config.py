@@ -18,6 +18,11 @@ class RatePatternConfig:
 
     # Event time. An event is counted when occurred_at >= (max occurred_at seen before it) - lateness.
     allowed_lateness_ms: int = HOUR_MS
+    # Clock skew allowed ahead of the processing clock: the service refuses (dead-letters) an event whose
+    # occurred_at is later than its clock + this, so a far-future timestamp cannot move the watermark and
+    # make the following traffic late. The engine has no clock: the caller passes the bound
+    # (InferenceBatch.from_protobuf_values(values, not_after_ms)); None turns the check off.
+    max_future_skew_ms: int | None = 5 * MINUTE_MS
     # Scores are evaluated each time the stream's max event time crosses a multiple of this. At an
     # evaluation, an account with requests since its last score is re-scored when it was never scored,
     # when `rescore_interval_ms` has passed since its last score, or when it made `rescore_requests`
@@ -81,6 +86,8 @@ class RatePatternConfig:
     def __post_init__(self) -> None:
         if self.allowed_lateness_ms < 0:
             raise ValueError("allowed_lateness_ms must be >= 0")
+        if self.max_future_skew_ms is not None and self.max_future_skew_ms < 0:
+            raise ValueError("max_future_skew_ms must be >= 0 (or None to turn the check off)")
         if self.evaluation_interval_ms <= 0 or HOUR_MS % self.evaluation_interval_ms:
             raise ValueError("evaluation_interval_ms must divide one hour")
         if not 0.0 < self.watch_threshold < self.enforce_threshold <= 1.0:

@@ -62,3 +62,26 @@ def test_bad_values_are_refused_with_reasons_and_the_rest_kept() -> None:
 def test_empty_batch() -> None:
     batch = InferenceBatch.from_protobuf_values([])
     assert len(batch) == 0 and batch.rejected == []
+
+
+def test_events_later_than_not_after_are_refused_with_the_reason() -> None:
+    events = [make_event("a", 1.0), make_event("b", 400.0), make_event("c", 2.0)]
+    values = [e.SerializeToString() for e in events]
+    not_after = T0 * 1000 + 300_000
+    batch = InferenceBatch.from_protobuf_values(values, not_after_ms=not_after)
+    assert batch.account_ids == ["a", "c"] and batch.source_index.tolist() == [0, 2]
+    [refused] = batch.rejected
+    assert refused.index == 1
+    assert refused.reason.startswith("occurred_at 2026-03-02T00:06:40.000Z is in the future: later than "
+                                     "2026-03-02T00:05:00.000Z")
+    assert "max_future_skew_ms" in refused.reason
+    # at the bound is fine, and without a bound (replays of recorded traffic) nothing is refused
+    assert len(InferenceBatch.from_protobuf_values(values, not_after_ms=T0 * 1000 + 400_000)) == 3
+    assert len(InferenceBatch.from_protobuf_values(values)) == 3
+
+
+def test_a_timestamp_whose_milliseconds_overflow_is_still_in_the_future() -> None:
+    event = make_event("a", 1.0)
+    event.occurred_at.seconds = 2**62  # seconds * 1000 wraps around int64
+    batch = InferenceBatch.from_protobuf_values([event.SerializeToString()], not_after_ms=T0 * 1000)
+    assert len(batch) == 0 and "in the future" in batch.rejected[0].reason

@@ -1,0 +1,96 @@
+"""RatePatternProcessor and the servicer's profile batching, without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from distillguard.pipeline import InputRecord
+from distillguard.v1 import ratepattern_pb2
+from ratepattern.domain import InferenceBatch, RatePatternConfig, RatePatternEngine
+from ratepattern.service import RatePatternProcessor
+from ratepattern.servicer import RatePatternServicer
+from ratepattern.synthetic import T0, make_event, segment
+
+NOW_MS = (T0 + 3600) * 1000  # the processing clock of these tests: one hour after the traffic starts
+
+
+def inference(events: list[object], first_offset: int = 0) -> list[InputRecord]:
+    return [InputRecord("events.inference", 0, first_offset + i, b"k", e.SerializeToString())  # type: ignore[attr-defined]
+            for i, e in enumerate(events)]
+
+
+async def test_a_far_future_event_is_dead_lettered_and_does_not_move_event_time() -> None:
+    engine = RatePatternEngine(RatePatternConfig())
+    processor = RatePatternProcessor(engine, clock_ms=lambda: NOW_MS)
+    future = make_event("acct_x", 10 * 365 * 86_400.0)  # ten years ahead of the clock
+    result = await processor.process(inference([make_event("acct_a", 60.0), future, make_event("acct_a", 120.0)]))
+    [refused] = result.rejected
+    assert refused.record.offset == 1
+    assert "is in the future" in refused.reason and "max_future_skew_ms" in refused.reason
+    assert engine.stream_time_ms == (T0 + 120) * 1000
+    assert engine.account_profile("acct_x") is None
+    # the traffic after it is not late: the watermark did not move
+    await processor.process(inference([make_event("acct_a", 180.0)], 3))
+    assert engine.stats.accepted == 3 and engine.stats.late == 0
+
+
+async def test_the_skew_allows_a_few_minutes_ahead_and_can_be_turned_off() -> None:
+    ahead = make_event("acct_a", 3600 + 240.0)  # 4 minutes ahead of the clock: within the default 5
+    processor = RatePatternProcessor(RatePatternEngine(RatePatternConfig()), clock_ms=lambda: NOW_MS)
+    assert not (await processor.process(inference([ahead]))).rejected
+    far = make_event("acct_b", 3600 + 600.0)
+    assert (await processor.process(inference([far]))).rejected
+    unchecked = RatePatternProcessor(RatePatternEngine(RatePatternConfig(max_future_skew_ms=None)),
+                                     clock_ms=lambda: NOW_MS)
+    assert not (await unchecked.process(inference([far]))).rejected
+    with pytest.raises(ValueError, match="max_future_skew_ms"):
+        RatePatternConfig(max_future_skew_ms=-1)
+
+
+async def test_slicing_a_batch_gives_the_signals_of_one_engine_call() -> None:
+    traffic = segment("campaign", seed=5, days=2)
+    values = [e.SerializeToString() for e in traffic.inference]
+    whole = RatePatternEngine(RatePatternConfig())
+    expected = whole.apply_inference(InferenceBatch.from_protobuf_values(values))
+    assert expected  # the campaign is signalled
+
+    sliced = RatePatternEngine(RatePatternConfig())
+    # a tiny time budget: every slice is the minimum size, so the batch is cut many times
+    processor = RatePatternProcessor(sliced, clock_ms=lambda: 2**62, slice_seconds=1e-9)
+    records = [InputRecord("events.inference", 0, i, b"k", v) for i, v in enumerate(values)]
+    result = await processor.process(records)
+    assert not result.rejected
+    assert [o.value for o in result.outputs] == [s.SerializeToString() for s in expected]
+    assert [o.key for o in result.outputs] == [(s.account_id or s.cluster_id).encode() for s in expected]
+
+
+async def test_concurrent_profile_requests_are_answered_by_one_evaluation() -> None:
+    engine = RatePatternEngine(RatePatternConfig())
+    engine.apply_inference(InferenceBatch.from_events(
+        [make_event(f"acct_{i % 3}", 30.0 * i, "Think step by step") for i in range(90)]))
+    servicer = RatePatternServicer(engine)
+
+    class Context:
+        async def abort(self, code: grpc.StatusCode, details: str) -> None:
+            raise RuntimeError(code.name)
+
+    async def ask(account: str) -> ratepattern_pb2.AccountProfile | str:
+        try:
+            reply = await servicer.GetAccountProfile(ratepattern_pb2.GetAccountProfileRequest(account_id=account),
+                                                     Context())  # type: ignore[arg-type]
+        except RuntimeError as exc:
+            return str(exc)
+        return reply.profile
+
+    replies = await asyncio.gather(*(ask(a) for a in ("acct_0", "acct_1", "nobody", "acct_2", "acct_0")))
+    assert servicer.profiles.evaluations == 1
+    assert replies[2] == "NOT_FOUND"
+    for account, reply in zip(("acct_0", "acct_1", "acct_2", "acct_0"), replies[:2] + replies[3:]):
+        assert reply == engine.account_profile(account)
+    profile = engine.account_profile("acct_1")
+    assert profile is not None and sum(b.requests for b in profile.hour_of_day) == 30
+    await ask("acct_1")
+    assert servicer.profiles.evaluations == 2
