@@ -124,6 +124,8 @@ class Usage:
     last_seen_ms: int
     example: str = ""
     requests: int = 0
+    # Uses whose prompt asked for reasoning, grading or a sensitive rewrite (templates only).
+    elicitations: int = 0
     members: dict[str, None] = field(default_factory=dict)
     saturated: bool = False
     # Unrelated units among the members (an org_id, or the account itself when it has none), and the
@@ -159,6 +161,17 @@ class Usage:
             self.cluster_counts = counts
             self.clusters_stamp = stamp
         return self.cluster_counts.get(cluster_id, 0) / max(len(self.members), 1)
+
+    def flagged_share(self, own_cluster: str | None, flagged: Callable[[str], bool], cluster_of: dict[str, str],
+                      registry_version: int) -> float:
+        """Share of the members in flagged identity clusters other than `own_cluster`; 0 unless at least
+        half the uses elicit reasoning, grading or rewrites (a farm's distillation scaffold, not the
+        ordinary prompts it mixes in as cover, which ordinary people share with it)."""
+        if self.elicitations * 2 < self.requests:
+            return 0.0
+        self.cluster_share("", cluster_of, registry_version)  # refreshes cluster_counts
+        hits = sum(n for cid, n in self.cluster_counts.items() if cid != own_cluster and flagged(cid))
+        return hits / max(len(self.members), 1)
 
     def unrelated(self, org_of: Callable[[str], str], context_version: int) -> int:
         """Members that share no org_id with each other: distinct orgs plus accounts without one."""
@@ -289,7 +302,7 @@ class TemplateIndex:
         else:
             _, markers, areas = analyse(text, cfg.max_shingle_words)
             return PromptFacts(0, markers, areas)
-        self._use(tid, account, ts)
+        self._use(tid, account, ts, markers)
         return PromptFacts(tid, markers, areas)
 
     def assign(self, texts: Sequence[str], account_ids: Sequence[str], occurred_ms: Sequence[int],
@@ -299,14 +312,17 @@ class TemplateIndex:
         fresh = self.prepare(texts, wanted)
         return [self.assign_one(t, a, ts, w, fresh) for t, a, ts, w in zip(texts, account_ids, occurred_ms, wanted)]
 
-    def _use(self, tid: int, account: str, ts: int) -> None:
+    def _use(self, tid: int, account: str, ts: int, markers: int) -> None:
         usage = self._protected.get(tid)
         org = self._org_of(account)
+        elicits = 1 if markers & (COT | RUBRIC | SENSITIVE_REWRITE) else 0
         if usage is not None:
+            usage.elicitations += elicits
             self._protected.move_to_end(tid)
             usage.add(account, ts, self._config.max_template_members, org)
             return
         usage = self._probation[tid]
+        usage.elicitations += elicits
         self._probation.move_to_end(tid)
         if usage.add(account, ts, self._config.max_template_members, org) and len(usage.members) >= 2:
             del self._probation[tid]

@@ -596,6 +596,28 @@ class RatePatternEngine:
             out[j] = best
         return out
 
+    def _flagged(self, cluster_id: str) -> bool:
+        cluster = self.clusters.clusters.get(cluster_id)
+        return cluster is not None and cluster.score >= self.config.enforce_threshold
+
+    def _max_flagged_share(self, slots: I64, ids: I64, days: npt.NDArray[np.int32], today: int) -> F64:
+        """Per account: over its live templates (>= 3 unrelated users), the largest share of the template's
+        users that sit in identity clusters scoring in the enforce band, other than the account's own
+        cluster (so a cluster's score never feeds back into itself through its members)."""
+        out = np.zeros(slots.size, dtype=np.float64)
+        cluster_of = self.clusters.cluster_of
+        version = self.clusters.version
+        horizon = today - self.config.content_window_days
+        for j, slot in enumerate(slots.tolist()):
+            own = cluster_of.get(self.accounts.account_of[slot])
+            best = 0.0
+            for aid, day in zip(ids[j].tolist(), days[j].tolist()):
+                usage = self.templates.get(aid) if aid > 0 and day > horizon else None
+                if usage is not None and usage.unrelated(self._org_of, self._context_version) >= 3:
+                    best = max(best, usage.flagged_share(own, self._flagged, cluster_of, version))
+            out[j] = best
+        return out
+
     def _week(self, slots: I64, now: int) -> tuple[npt.NDArray[np.uint16], I64]:
         """[168, n] requests per hour for the week ending at `now`, and the hour numbers."""
         hour_now = (now - 1) // HOUR_MS
@@ -646,6 +668,8 @@ class RatePatternEngine:
                                                                     a.prompt_days[slots], today),
             "template_cluster_share": self._max_cluster_share(self.templates, slots, a.template_ids[slots],
                                                               a.template_days[slots], today),
+            "template_flagged_share": self._max_flagged_share(slots, a.template_ids[slots], a.template_days[slots],
+                                                              today),
             "system_prompt_cluster_share": self._max_cluster_share(self.system_prompts, slots, a.prompt_ids[slots],
                                                                    a.prompt_days[slots], today),
             "cot_elicitation_share": fx.shrunk_share(content_sum("cot"), sampled),

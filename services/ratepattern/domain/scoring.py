@@ -78,6 +78,7 @@ ACCOUNT_MODEL: Final = Model(
         # content
         Feature("template_unrelated_accounts", 2.0, 24.0, 1.5, log2=True),
         Feature("template_cluster_share", 0.1, 0.5, 2.0),
+        Feature("template_flagged_share", 0.2, 0.6, 2.5),
         Feature("system_prompt_cluster_share", 0.1, 0.5, 1.0),
         Feature("cot_elicitation_share", 0.2, 0.6, 3.0),
         Feature("rubric_grading_share", 0.05, 0.25, 1.5),

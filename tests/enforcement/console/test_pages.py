@@ -21,7 +21,7 @@ from distillguard.v1 import enforcement_pb2
 from enforcement.console import ClusterGraph, ConsoleSettings, TemplateInfo, Timeline
 from enforcement.console.testing import FARM_MEMBERS, FakeData, Seeded, csrf_of, hidden_value, outbox_rows, sign_in
 from enforcement.domain import EnforcementDomain, OutboxRelay, Verdict
-from enforcement.domain.policy import default_policy_text
+from enforcement.domain.policy import default_policy_text, load_default_policy
 from enforcement.testing import Events
 
 ClientFactory = Callable[..., httpx.AsyncClient]
@@ -331,7 +331,7 @@ async def test_the_policies_page_shows_rule_hits_and_shadow_results(make_client:
                                                                      seeded: Seeded) -> None:
     client = await signed_in(make_client, "victor")
     page = await client.get("/policies")
-    assert page.status_code == 200 and "2026.11.27-1" in page.text
+    assert page.status_code == 200 and load_default_policy().version in page.text
 
     def stat(rule: str, name: str) -> str:
         match = re.search(rf'data-rule="{re.escape(rule)}".*?data-stat="{name}">(\d+)<', page.text, re.S)
@@ -348,14 +348,15 @@ async def test_an_admin_reloads_the_policy_and_a_broken_file_is_refused(
     domain: EnforcementDomain, tmp_path: Path,
 ) -> None:
     policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(default_policy_text().replace('version: "2026.11.27-1"', 'version: "2026.12.01-1"'))
+    current = load_default_policy().version
+    policy_file.write_text(default_policy_text().replace(f'version: "{current}"', 'version: "2026.12.01-1"'))
     client = await signed_in(make_client, "ada", make_app(settings=replace(settings, policy_file=policy_file)))
     page = await client.get("/policies")
     assert 'id="reload-policy"' in page.text
 
     loaded = await client.post("/policies/reload", data={"csrf_token": csrf_of(page.text)})
     assert loaded.status_code == 303 and domain.policy.version == "2026.12.01-1"
-    assert "Policy 2026.12.01-1 loaded (was 2026.11.27-1)." in (await client.get("/policies")).text
+    assert f"Policy 2026.12.01-1 loaded (was {current})." in (await client.get("/policies")).text
 
     policy_file.write_text("version: broken\nrules: []\n")
     refused = await client.post("/policies/reload", data={"csrf_token": csrf_of(page.text)})

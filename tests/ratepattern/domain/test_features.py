@@ -318,3 +318,29 @@ def test_claimed_night_share_of_a_cluster_judges_each_member_in_its_own_country(
     profile = engine.cluster_profile("c")
     assert profile is not None
     assert profile.features["claimed_night_share"] == pytest.approx(0.5)
+
+
+COVER = "Give me a simple weeknight recipe for {dish} with a shopping list, the oven temperature and the total cooking time"
+
+
+def test_template_flagged_share_counts_users_in_other_clusters_in_the_enforce_band(engine_factory: Factory) -> None:
+    engine = engine_factory(sampling_starts_after=0)
+    farm = [f"farm-{i}" for i in range(8)]
+    engine.apply_cluster_update(identity_pb2.ClusterUpdate(cluster_id="farm", members=farm, version=1))
+    events = [make_event(a, 60.0 * i, TEMPLATE.format(task=f"sort list number {i}")) for i, a in enumerate(farm)]
+    events += [make_event(a, HOUR + 60.0 * i, COVER.format(dish=f"dish {i}")) for i, a in enumerate(farm)]
+    events += [make_event("newcomer", 900.0, TEMPLATE.format(task="sort list number 99")),
+               make_event("stranger", 960.0, "What's a good recipe for banana bread with walnuts?"),
+               make_event("cook", HOUR + 1020.0, COVER.format(dish="dish 99"))]
+    feed(engine, sorted(events, key=lambda e: e.occurred_at.seconds))
+    assert sorted(t.accounts for t in engine.list_templates(min_accounts=2)) == [9, 9]
+    cluster = engine.clusters.clusters["farm"]
+    cluster.score = 0.2  # below the enforce band: sharing its template says nothing
+    assert features(engine, "newcomer")["template_flagged_share"] == 0.0
+    cluster.score = engine.config.enforce_threshold
+    assert features(engine, "newcomer")["template_flagged_share"] == pytest.approx(8 / 9)
+    assert features(engine, "stranger")["template_flagged_share"] == 0.0
+    # The farm's ordinary cover prompts are shared with ordinary people: no reasoning asked, no evidence.
+    assert features(engine, "cook")["template_flagged_share"] == 0.0
+    # A cluster's own members are not counted for it: its score never feeds back into itself.
+    assert features(engine, "farm-0")["template_flagged_share"] == 0.0
