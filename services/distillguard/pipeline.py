@@ -14,12 +14,15 @@ changelog topic, read back on start before the service reports SERVING.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import NamedTuple, Protocol
+from itertools import groupby
+from operator import attrgetter
+from typing import Any, Final, NamedTuple, Protocol, overload
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -34,8 +37,8 @@ log = logging.getLogger(__name__)
 
 
 class InputRecord(NamedTuple):
-    """One consumed record. A NamedTuple rather than a frozen dataclass: one is built per consumed
-    record on the hot path, and a tuple is built in C (a frozen dataclass pays a Python-level
+    """One consumed record. A NamedTuple rather than a frozen dataclass: one is built per record a
+    processor reads, and a tuple is built in C (a frozen dataclass pays a Python-level
     object.__setattr__ per field, ~1 µs a record)."""
 
     topic: str  # the platform (base) topic name, without the settings' topic prefix
@@ -45,6 +48,108 @@ class InputRecord(NamedTuple):
     value: bytes
     # Kafka record headers (carry the producer's trace context); empty for records built by hand.
     headers: Sequence[tuple[str, bytes]] = ()
+
+
+class _Consumed(Protocol):
+    """What InputBatch reads of a record: aiokafka's ConsumerRecord, or an InputRecord."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+_VALUE: Final = attrgetter("value")
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    topic: str  # base topic name
+    partition: int
+    records: Sequence[_Consumed]
+    values: list[bytes]  # records[i].value, never None
+
+    def record(self, i: int) -> InputRecord:
+        r = self.records[i]
+        return InputRecord(self.topic, self.partition, r.offset, r.key, self.values[i], r.headers)
+
+
+class InputBatch(Sequence[InputRecord]):
+    """One consumed batch: a Sequence of InputRecords, partition after partition, in offset order.
+
+    The records are kept as consumed and an InputRecord is built only when one is read (~0.7 µs
+    each): a processor that takes a topic's values in bulk (`split`, `values`) does nothing per
+    record, and builds InputRecords only for the few it refuses.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[_Part] = []
+        self._ends: list[int] = []  # cumulative record counts, one per part
+
+    @classmethod
+    def of(cls, records: Sequence[InputRecord]) -> InputBatch:
+        """`records` as an InputBatch (itself when it is one): records built by hand, replays, tests."""
+        if isinstance(records, InputBatch):
+            return records
+        batch = cls()
+        for (topic, partition), group in groupby(records, key=lambda r: (r.topic, r.partition)):
+            part = list(group)
+            batch._append(_Part(topic, partition, part, list(map(_VALUE, part))))
+        return batch
+
+    def add(self, topic: str, partition: int, records: Sequence[ConsumerRecord[Any, Any]]) -> list[InputRecord]:
+        """Append one partition's consumed records under the base topic name; the records without a
+        value (tombstones) are not appended but returned, for the caller to refuse."""
+        values = list(map(_VALUE, records))
+        if all(values) or None not in values:  # all() first: a C-level truth test of each value
+            self._append(_Part(topic, partition, records, values))
+            return []
+        kept = [r for r in records if r.value is not None]
+        self._append(_Part(topic, partition, kept, list(map(_VALUE, kept))))
+        return [InputRecord(topic, partition, r.offset, r.key, b"", r.headers) for r in records if r.value is None]
+
+    def _append(self, part: _Part) -> None:
+        if part.values:
+            self._parts.append(part)
+            self._ends.append(len(self) + len(part.values))
+
+    def split(self, topic: str) -> tuple[InputBatch, InputBatch]:
+        """(the records of `topic`, the others), each in batch order."""
+        mine, others = InputBatch(), InputBatch()
+        for part in self._parts:
+            (mine if part.topic == topic else others)._append(part)
+        return mine, others
+
+    def values(self) -> list[bytes]:
+        """The records' values, in batch order."""
+        if len(self._parts) == 1:
+            return list(self._parts[0].values)
+        return [value for part in self._parts for value in part.values]
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    @overload
+    def __getitem__(self, index: int) -> InputRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[InputRecord]: ...
+    def __getitem__(self, index: int | slice) -> InputRecord | list[InputRecord]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("InputBatch index out of range")
+        k = bisect.bisect_right(self._ends, index)
+        return self._parts[k].record(index - (self._ends[k - 1] if k else 0))
+
+    def __iter__(self) -> Iterator[InputRecord]:
+        for part in self._parts:
+            topic, partition = part.topic, part.partition
+            for r, value in zip(part.records, part.values):
+                yield InputRecord(topic, partition, r.offset, r.key, value, r.headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +188,7 @@ class BatchProcessor(Protocol):
         """Rebuild state from the changelog (latest value per key)."""
 
     async def process(self, batch: Sequence[InputRecord]) -> BatchResult:
-        """Apply one batch; must be idempotent for re-delivered records."""
+        """Apply one batch (an InputBatch when the pipeline calls); must be idempotent for re-delivered records."""
 
 
 def dead_letter(rejected: Rejected, consumer: str, prefix_topic: str) -> bytes:
@@ -187,13 +292,12 @@ class BatchPipeline:
             remaining = {tp for tp, stop in stops.items() if await consumer.position(tp) < stop}
             while remaining:
                 fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=self.settings.batch_max_records)
-                batch: list[InputRecord] = []
+                batch = InputBatch()
                 for tp, records in fetched.items():
-                    base = self._inputs[tp.topic]
-                    batch.extend(
-                        InputRecord(base, tp.partition, r.offset, r.key, r.value or b"")
-                        for r in records if r.offset < stops[tp] and r.value is not None
-                    )
+                    stop = stops[tp]
+                    if records and records[-1].offset >= stop:
+                        records = [r for r in records if r.offset < stop]
+                    batch.add(self._inputs[tp.topic], tp.partition, records)  # tombstones: skipped
                 if batch:
                     await self._processor.process(batch)
                     replayed += len(batch)
@@ -230,16 +334,11 @@ class BatchPipeline:
         started = time.perf_counter()
         if self.stats.first_batch_at is None:
             self.stats.first_batch_at = started
-        batch: list[InputRecord] = []
+        batch = InputBatch()
         empty: list[Rejected] = []
         for tp, records in fetched.items():
-            base, partition = self._inputs[tp.topic], tp.partition
-            # One comprehension per partition: this runs once per consumed record.
-            rows = [InputRecord(base, partition, r.offset, r.key, r.value or b"", r.headers) for r in records]
-            if any(r.value is None for r in records):  # rare: a tombstone on an input topic
-                empty += [Rejected(row, "record has no value") for row, r in zip(rows, records) if r.value is None]
-                rows = [row for row, r in zip(rows, records) if r.value is not None]
-            batch += rows
+            for tombstone in batch.add(self._inputs[tp.topic], tp.partition, records):  # rare on an input topic
+                empty.append(Rejected(tombstone, "record has no value"))
         result = await self._processor.process(batch)
         result.rejected.extend(empty)
         waits = []

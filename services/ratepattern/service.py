@@ -17,7 +17,7 @@ from typing import Any, Final
 import grpc
 
 from distillguard.codec import InvalidEvent, decode_wire
-from distillguard.pipeline import BatchResult, InputRecord, OutputRecord, Rejected
+from distillguard.pipeline import BatchResult, InputBatch, InputRecord, OutputRecord, Rejected
 from distillguard.runtime import ServiceDefinition, ServiceParts
 from distillguard.settings import Settings
 from distillguard.topics import CLUSTERS, DLQ_RATEPATTERN, INFERENCE, SIGNALS, SIGNUP, STATE_RATEPATTERN
@@ -60,28 +60,28 @@ class RatePatternProcessor:
     async def process(self, batch: Sequence[InputRecord]) -> BatchResult:
         result = BatchResult()
         signals: list[ratepattern_pb2.RiskSignal] = []
-        inference = [record for record in batch if record.topic == _INFERENCE]
-        if len(inference) < len(batch):
-            for record in batch:
-                if record.topic == SIGNUP.name:
-                    try:
-                        signup = decode_wire("signup", record.value)
-                    except InvalidEvent as exc:
-                        result.rejected.append(Rejected(record, str(exc)))
-                        continue
-                    assert isinstance(signup, events_pb2.SignupEvent)
-                    self.engine.apply_signup(signup)
-                elif record.topic != _INFERENCE:
-                    try:
-                        update = identity_pb2.ClusterUpdate.FromString(record.value)
-                    except Exception as exc:  # protobuf's DecodeError and friends
-                        result.rejected.append(Rejected(record, f"not a valid ClusterUpdate protobuf: {exc}"))
-                        continue
-                    signals.extend(self.engine.apply_cluster_update(update))
+        # Inference values go to the domain in bulk: no per-record object unless the record is refused.
+        inference, context = InputBatch.of(batch).split(_INFERENCE)
+        for record in context:
+            if record.topic == SIGNUP.name:
+                try:
+                    signup = decode_wire("signup", record.value)
+                except InvalidEvent as exc:
+                    result.rejected.append(Rejected(record, str(exc)))
+                    continue
+                assert isinstance(signup, events_pb2.SignupEvent)
+                self.engine.apply_signup(signup)
+            else:  # identity.clusters
+                try:
+                    update = identity_pb2.ClusterUpdate.FromString(record.value)
+                except Exception as exc:  # protobuf's DecodeError and friends
+                    result.rejected.append(Rejected(record, f"not a valid ClusterUpdate protobuf: {exc}"))
+                    continue
+                signals.extend(self.engine.apply_cluster_update(update))
         if inference:
             skew = self.engine.config.max_future_skew_ms
             not_after = self._clock_ms() + skew if skew is not None else None
-            values = [record.value for record in inference]
+            values = inference.values()
             start = 0
             while start < len(values):
                 size = min(max(int(self._slice_seconds / self._seconds_per_event), MIN_SLICE), len(values) - start)

@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from distillguard.pipeline import BatchPipeline, BatchResult, InputRecord, OutputRecord
+from distillguard.pipeline import BatchPipeline, BatchResult, InputBatch, InputRecord, OutputRecord
 from distillguard.settings import load_settings
 from distillguard.topics import DLQ_RATEPATTERN, INFERENCE, SIGNALS, SIGNUP, STATE_RATEPATTERN
 from distillguard.v1 import events_pb2
@@ -74,3 +75,27 @@ async def test_a_batch_reaches_the_processor_in_order_and_commits_after_its_effe
     assert pipeline.stats.records == 4 and pipeline.stats.rejected == 1 and pipeline.stats.outputs == 3
     assert pipeline.stats.first_batch_at is not None and pipeline.stats.last_commit_at is not None
     assert pipeline.stats.last_commit_at >= pipeline.stats.first_batch_at
+
+
+def test_an_input_batch_reads_like_the_list_of_its_records() -> None:
+    batch = InputBatch()
+    first = [record("p.events.inference", offset, value) for offset, value in ((3, b"a"), (4, b""), (5, b"c"))]
+    assert batch.add("events.inference", 0, first) == []
+    tombstones = batch.add("events.signup", 2, [record("p.events.signup", 8, b"s"), record("p.events.signup", 9, None)])
+    batch.add("events.inference", 1, [record("p.events.inference", 0, b"d")])
+    batch.add("events.inference", 3, [])
+    listed = [InputRecord("events.inference", 0, 3, b"k", b"a", [("h", b"1")]),
+              InputRecord("events.inference", 0, 4, b"k", b"", [("h", b"1")]),
+              InputRecord("events.inference", 0, 5, b"k", b"c", [("h", b"1")]),
+              InputRecord("events.signup", 2, 8, b"k", b"s", [("h", b"1")]),
+              InputRecord("events.inference", 1, 0, b"k", b"d", [("h", b"1")])]
+    assert [(r.topic, r.offset) for r in tombstones] == [("events.signup", 9)]
+    assert list(batch) == listed and len(batch) == 5
+    assert [batch[i] for i in range(-5, 5)] == listed * 2 and batch[1:4] == listed[1:4]
+    with pytest.raises(IndexError):
+        batch[5]
+    inference, others = batch.split("events.inference")
+    assert list(inference) == [r for r in listed if r.topic == "events.inference"] and list(others) == [listed[3]]
+    assert inference.values() == [b"a", b"", b"c", b"d"] and inference[3] == listed[4]
+    assert InputBatch.of(batch) is batch and list(InputBatch.of(listed)) == listed
+    assert len(InputBatch()) == 0 and not InputBatch() and InputBatch().values() == []

@@ -6,8 +6,9 @@ import asyncio
 
 import grpc
 import pytest
+from aiokafka.structs import ConsumerRecord
 
-from distillguard.pipeline import InputRecord
+from distillguard.pipeline import InputBatch, InputRecord
 from distillguard.v1 import ratepattern_pb2
 from ratepattern.domain import InferenceBatch, RatePatternConfig, RatePatternEngine
 from ratepattern.service import RatePatternProcessor
@@ -94,3 +95,28 @@ async def test_concurrent_profile_requests_are_answered_by_one_evaluation() -> N
     assert profile is not None and sum(b.requests for b in profile.hour_of_day) == 30
     await ask("acct_1")
     assert servicer.profiles.evaluations == 2
+
+
+async def test_refused_records_of_a_consumed_batch_are_the_ones_dead_lettered() -> None:
+    """With the pipeline's InputBatch (partitions of several topics), each refused inference value maps back
+    to its own record, and the other topics' records are still handled in batch order."""
+    def consumed(topic: str, partition: int, offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord(topic, partition, offset, 0, 0, b"k", value, None, 1, len(value), [])
+
+    engine = RatePatternEngine(RatePatternConfig())
+    processor = RatePatternProcessor(engine, clock_ms=lambda: NOW_MS)
+    a, b = (make_event("acct_b", at).SerializeToString() for at in (30.0, 90.0))
+    batch = InputBatch()
+    batch.add("events.inference", 0, [consumed("p.events.inference", 0, 10 + i,
+                                               make_event("acct_a", 60.0 * i).SerializeToString()) for i in range(3)])
+    batch.add("identity.clusters", 0, [consumed("p.identity.clusters", 0, 4, b"\xff not a ClusterUpdate")])
+    batch.add("events.inference", 1, [consumed("p.events.inference", 1, 20, a),
+                                      consumed("p.events.inference", 1, 21, b"\xff\xff not protobuf"),
+                                      consumed("p.events.inference", 1, 22, b)])
+    result = await processor.process(batch)
+    assert [(r.record.topic, r.record.partition, r.record.offset) for r in result.rejected] == [
+        ("identity.clusters", 0, 4), ("events.inference", 1, 21)]
+    assert result.rejected[0].reason.startswith("not a valid ClusterUpdate protobuf")
+    assert result.rejected[1].reason.startswith("undecodable InferenceEvent")
+    assert result.rejected[1].record.value == b"\xff\xff not protobuf"
+    assert engine.stats.accepted == 5

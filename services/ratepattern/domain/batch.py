@@ -132,14 +132,13 @@ def _required_strings(column: Sequence[str], n: int) -> list[str] | None:
 
     The column is each event's values followed by the sentinel "". Length 2n with "" at every odd
     position and a non-empty string at every even one proves that each event has exactly one value:
-    the first event with none puts its sentinel at an even position; the first with more puts a value
-    at an odd position, so it must be "", and its sentinel at an even position unless it has an odd
-    number of values, which leaves fewer than n values, so a later event has none.
+    by induction every event starts at an even position and has an odd number of values (with an
+    even number, its sentinel "" would fall at an even position), and n odd counts summing to n
+    (the length is the values plus n sentinels) are all 1.
     """
-    values = list(column)
-    if len(values) != 2 * n or any(values[1::2]):
+    if len(column) != 2 * n or any(column[1::2]):
         return None
-    firsts = values[0::2]
+    firsts = list(column[0::2])
     return firsts if all(firsts) else None
 
 
@@ -220,7 +219,13 @@ class InferenceBatch:
             batch = cls._from_columns(*columns, range(len(values)), [], values, not_after_ms)
             if batch is not None:
                 return batch
-        # Some value is undecodable or invalid: decode them one by one to refuse exactly those, with reasons.
+            # Some event is invalid: validate the decoded events one by one.
+            event_ids, accounts, models, seconds, nanos, ints = columns
+            rows = cast(list[_Row], list(zip(event_ids, accounts, models, seconds.tolist(), nanos.tolist(),
+                                             *ints.tolist())))
+            return cls._from_rows(rows, range(len(values)), [], values, not_after_ms)
+        # Not decodable in one parse (an undecodable value, a required string missing or repeated, a value
+        # equal to a sentinel): decode message by message to refuse exactly the bad values.
         good: list[_Row] = []
         index: list[int] = []
         rejected: list[Rejected] = []
