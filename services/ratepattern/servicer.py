@@ -21,23 +21,40 @@ MAX_TEMPLATES = 500
 
 
 class ProfileBatcher:
-    """Coalesces account-profile lookups made in the same event-loop iteration into one evaluation."""
+    """Coalesces account-profile lookups into one vectorized evaluation.
 
-    def __init__(self, engine: RatePatternEngine) -> None:
+    An evaluation costs about 1 ms whatever the number of accounts plus ~0.2 ms per account (the
+    features are computed for all of them at once), so answering each call on its own caps a
+    worker at a few hundred calls per second. The first lookup opens a window of `window_s`; every
+    lookup made until it closes (or until `max_batch` are waiting) is answered by one evaluation.
+    The window adds at most `window_s` to a call's latency.
+    """
+
+    def __init__(self, engine: RatePatternEngine, window_s: float = 0.005, max_batch: int = 256) -> None:
         self.engine = engine
+        self.window_s = window_s
+        self.max_batch = max_batch
         self._pending: list[tuple[str, asyncio.Future[ratepattern_pb2.AccountProfile | None]]] = []
+        self._timer: asyncio.TimerHandle | None = None
         self.evaluations = 0  # engine calls made (for tests and benchmarks)
 
     async def profile(self, account_id: str) -> ratepattern_pb2.AccountProfile | None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[ratepattern_pb2.AccountProfile | None] = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._answer)
         self._pending.append((account_id, future))
+        if len(self._pending) >= self.max_batch:
+            self._answer()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.window_s, self._answer)
         return await future
 
     def _answer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         pending, self._pending = self._pending, []
+        if not pending:
+            return
         self.evaluations += 1
         try:
             profiles = self.engine.account_profiles([account_id for account_id, _ in pending])

@@ -12,7 +12,7 @@ from distillguard.pipeline import InputBatch, InputRecord
 from distillguard.v1 import ratepattern_pb2
 from ratepattern.domain import InferenceBatch, RatePatternConfig, RatePatternEngine
 from ratepattern.service import RatePatternProcessor
-from ratepattern.servicer import RatePatternServicer
+from ratepattern.servicer import ProfileBatcher, RatePatternServicer
 from ratepattern.synthetic import T0, make_event, segment
 
 NOW_MS = (T0 + 3600) * 1000  # the processing clock of these tests: one hour after the traffic starts
@@ -120,3 +120,23 @@ async def test_refused_records_of_a_consumed_batch_are_the_ones_dead_lettered() 
     assert result.rejected[1].reason.startswith("undecodable InferenceEvent")
     assert result.rejected[1].record.value == b"\xff\xff not protobuf"
     assert engine.stats.accepted == 5
+
+
+async def test_profile_lookups_within_the_window_share_one_evaluation_and_a_full_batch_goes_at_once() -> None:
+    engine = RatePatternEngine(RatePatternConfig())
+    engine.apply_inference(InferenceBatch.from_events(
+        [make_event(f"acct_{i % 4}", 30.0 * i, "Think step by step") for i in range(80)]))
+    batcher = ProfileBatcher(engine, window_s=0.05, max_batch=3)
+
+    async def later(account: str, delay: float) -> ratepattern_pb2.AccountProfile | None:
+        await asyncio.sleep(delay)
+        return await batcher.profile(account)
+
+    # Two lookups 10 ms apart fall in one 50 ms window.
+    first = await asyncio.gather(later("acct_0", 0.0), later("acct_1", 0.01))
+    assert batcher.evaluations == 1
+    assert list(first) == [engine.account_profile("acct_0"), engine.account_profile("acct_1")]
+    # A full batch is answered without waiting for the window.
+    started = asyncio.get_running_loop().time()
+    await asyncio.gather(*(batcher.profile(a) for a in ("acct_1", "acct_2", "acct_3")))
+    assert batcher.evaluations == 2 and asyncio.get_running_loop().time() - started < 0.04
