@@ -126,7 +126,9 @@ class RatePatternEngine:
         """Remember the account's org, signup path and verification (context, never labels)."""
         if not event.account_id:
             return
-        context = Context(event.org_id, int(event.signup_path), int(event.verification), event.country)
+        zones = self.accounts.zones
+        country = zones.countries[zones.index(event.country)]  # canonical: "" for unknown codes
+        context = Context(event.org_id, int(event.signup_path), int(event.verification), country)
         self._signups += 1
         slot = self.accounts.slot_of.get(event.account_id)
         if slot is not None:

@@ -55,10 +55,13 @@ class ClaimedZones:
         self._masks: tuple[int, int, npt.NDArray[np.bool_]] | None = None  # (day, countries, masks)
 
     def index(self, country: str) -> int:
-        """The small integer of a country code ("" and unknown codes share UNKNOWN's masks)."""
+        """The small integer of a country code; "" and codes the IANA database does not know are UNKNOWN,
+        so the table holds at most the ~250 real countries whatever the input says."""
         code = country.strip().upper()
         idx = self._index.get(code)
         if idx is None:
+            if code not in pytz.country_timezones:
+                return UNKNOWN
             idx = self._index[code] = len(self.countries)
             self.countries.append(code)
         return idx

@@ -62,6 +62,8 @@ def test_the_most_favourable_zone_of_the_country_counts() -> None:
 
 def test_accounts_without_a_known_country_give_no_evidence() -> None:
     zones = ClaimedZones()
+    assert zones.index("ZZ") == UNKNOWN and zones.index("\u00e9\u00e9") == UNKNOWN
+    assert zones.countries == [""]  # unknown codes never grow the table
     idx = np.array([UNKNOWN, zones.index("ZZ")])
     hist = np.hstack([_hist([1, 2, 3]), _hist([1, 2, 3])])
     night, total = zones.night_requests(hist, idx, JAN_MS)
