@@ -105,6 +105,23 @@ class NotReadyInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         return self._refusal
 
 
+def build_grpc_server(parts: ServiceParts, tel: telemetry.Telemetry, ready: asyncio.Event,
+                      health_servicer: Any) -> tuple[grpc.aio.Server, list[str]]:
+    """A service's gRPC server: telemetry interceptors, the not-ready gate on `ready`, the service's own
+    interceptors, its servicers, health (`health_servicer`) and reflection. Returns the server (not yet
+    bound or started) and the names of the services it registered."""
+    server = grpc.aio.server(
+        interceptors=[
+            *tel.server_interceptors(),  # telemetry hook: call latency (tracing is instrumented)
+            NotReadyInterceptor(ready), *parts.interceptors,
+        ]
+    )
+    names = list(parts.register_grpc(server))
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    return server, names
+
+
 class RunningService:
     """The parts of a started service, for tests and the supervisor."""
 
@@ -134,15 +151,8 @@ class RunningService:
             settings, self.definition.name, self.definition.inputs, self.definition.dead_letter,
             self.definition.state, parts.processor, self._producer,
         )
-        server = self.server = grpc.aio.server(
-            interceptors=[
-                *self.telemetry.server_interceptors(),  # telemetry hook: call latency (tracing is instrumented)
-                NotReadyInterceptor(self.pipeline.recovered), *parts.interceptors,
-            ]
-        )
-        names = list(parts.register_grpc(server))
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        server, names = build_grpc_server(parts, self.telemetry, self.pipeline.recovered, self.health)
+        self.server = server
         for name in ["", *names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         wanted = self.definition.grpc_port(settings) if port is None else port

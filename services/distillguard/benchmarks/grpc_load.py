@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2
 
 from distillguard import telemetry
-from distillguard.runtime import NotReadyInterceptor, ServiceDefinition, ServiceParts
+from distillguard.runtime import ServiceDefinition, ServiceParts, build_grpc_server
 from distillguard.settings import Settings
 
 HEALTH_CHECK: Final = "/grpc.health.v1.Health/Check"
@@ -234,11 +233,8 @@ async def serving(
     tel = telemetry.configure(definition.name, settings)
     ready = asyncio.Event()
     ready.set()
-    server = grpc.aio.server(interceptors=[*tel.server_interceptors(), NotReadyInterceptor(ready), *parts.interceptors])
-    names = list(parts.register_grpc(server))
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    server, names = build_grpc_server(parts, tel, ready, health_servicer)
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     port = server.add_insecure_port(f"{host}:0")
