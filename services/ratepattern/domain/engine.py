@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pickle
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -41,7 +41,7 @@ from ratepattern.domain.accounts import (
 from ratepattern.domain.batch import InferenceBatch
 from ratepattern.domain.clusters import Cluster, ClusterRegistry
 from ratepattern.domain.config import DAY_MS, HOUR_MS, MINUTE_MS, RatePatternConfig
-from ratepattern.domain.content import AREAS, COT, RUBRIC, SENSITIVE_REWRITE, SharedIndex, TemplateIndex
+from ratepattern.domain.content import AREAS, COT, RUBRIC, SENSITIVE_REWRITE, SharedIndex, TemplateIndex, Usage
 from ratepattern.domain.dedupe import EventIdWindow
 from ratepattern.domain.scoring import ACCOUNT_MODEL, CLUSTER_MODEL, Model
 
@@ -582,21 +582,9 @@ class RatePatternEngine:
                            days: npt.NDArray[np.int32], today: int) -> F64:
         """Per account: over its live shared artifacts (>= 3 unrelated users), the largest share of the
         artifact's users that are in the account's own identity cluster (0 outside any cluster)."""
-        out = np.zeros(slots.size, dtype=np.float64)
-        cluster_of = self.clusters.cluster_of
-        version = self.clusters.version
-        horizon = today - self.config.content_window_days
-        for j, slot in enumerate(slots.tolist()):
-            cid = cluster_of.get(self.accounts.account_of[slot])
-            if cid is None:
-                continue
-            best = 0.0
-            for aid, day in zip(ids[j].tolist(), days[j].tolist()):
-                usage = index.get(aid) if aid > 0 and day > horizon else None
-                if usage is not None and usage.unrelated(self._org_of, self._context_version) >= 3:
-                    best = max(best, usage.cluster_share(cid, cluster_of, version))
-            out[j] = best
-        return out
+        cluster_of, version = self.clusters.cluster_of, self.clusters.version
+        return self._max_over_shared(index, slots, ids, days, today, lambda usage, own: (
+            usage.cluster_share(own or "", cluster_of, version)), clustered_only=True)
 
     def _flagged(self, cluster_id: str) -> bool:
         cluster = self.clusters.clusters.get(cluster_id)
@@ -606,17 +594,28 @@ class RatePatternEngine:
         """Per account: over its live templates (>= 3 unrelated users), the largest share of the template's
         users that sit in identity clusters scoring in the enforce band, other than the account's own
         cluster (so a cluster's score never feeds back into itself through its members)."""
+        cluster_of, version = self.clusters.cluster_of, self.clusters.version
+        return self._max_over_shared(self.templates, slots, ids, days, today, lambda usage, own: (
+            usage.flagged_share(own, self._flagged, cluster_of, version)))
+
+    def _max_over_shared(self, index: SharedIndex | TemplateIndex, slots: I64, ids: I64,
+                         days: npt.NDArray[np.int32], today: int,
+                         share: Callable[[Usage, str | None], float], clustered_only: bool = False) -> F64:
+        """Per account: the largest `share(usage, the account's cluster id)` over its artifacts used in the
+        content window by at least three unrelated accounts (0 when there is none, or when the account is
+        in no cluster and `clustered_only`)."""
         out = np.zeros(slots.size, dtype=np.float64)
         cluster_of = self.clusters.cluster_of
-        version = self.clusters.version
         horizon = today - self.config.content_window_days
         for j, slot in enumerate(slots.tolist()):
             own = cluster_of.get(self.accounts.account_of[slot])
+            if own is None and clustered_only:
+                continue
             best = 0.0
             for aid, day in zip(ids[j].tolist(), days[j].tolist()):
-                usage = self.templates.get(aid) if aid > 0 and day > horizon else None
+                usage = index.get(aid) if aid > 0 and day > horizon else None
                 if usage is not None and usage.unrelated(self._org_of, self._context_version) >= 3:
-                    best = max(best, usage.flagged_share(own, self._flagged, cluster_of, version))
+                    best = max(best, share(usage, own))
             out[j] = best
         return out
 
