@@ -308,29 +308,32 @@ def schema_field_names(event_type: str) -> frozenset[str]:
 
 
 def _check(message: Message, schema: dict[str, _Field], path: str) -> None:
+    # Per-event hot path: the field's path is formatted only for an error.
     for name, spec in schema.items():
         value = getattr(message, name)
-        where = f"{path}{name}"
-        if spec.kind == "string":
+        kind = spec.kind
+        if kind == "string":
             if spec.required and not value:
-                raise InvalidEvent(f"missing required field {where}")
+                raise InvalidEvent(f"missing required field {path}{name}")
             if len(value) > spec.max_length:
-                raise InvalidEvent(f"field {where} is {len(value)} characters, over the limit of {spec.max_length}")
-        elif spec.kind == "int":
+                raise InvalidEvent(
+                    f"field {path}{name} is {len(value)} characters, over the limit of {spec.max_length}"
+                )
+        elif kind == "int":
             if spec.non_negative and value < 0:
-                raise InvalidEvent(f"field {where} must not be negative, got {value}")
-        elif spec.kind == "enum":
+                raise InvalidEvent(f"field {path}{name} must not be negative, got {value}")
+        elif kind == "enum":
             assert spec.enum_names is not None
             if spec.required and value == 0:
-                raise InvalidEvent(f"missing required field {where}")
+                raise InvalidEvent(f"missing required field {path}{name}")
             if value and value not in spec.enum_names:
-                raise InvalidEvent(f"field {where} has unknown enum number {value}")
-        elif spec.kind == "timestamp":
+                raise InvalidEvent(f"field {path}{name} has unknown enum number {value}")
+        elif kind == "timestamp":
             if spec.required and not message.HasField(name):
-                raise InvalidEvent(f"missing required field {where}")
-        elif spec.kind == "message" and message.HasField(name):
+                raise InvalidEvent(f"missing required field {path}{name}")
+        elif kind == "message" and message.HasField(name):
             assert spec.nested is not None
-            _check(value, spec.nested, f"{where}.")
+            _check(value, spec.nested, f"{path}{name}.")
 
 
 def check_message(event_type: str, message: Message) -> None:

@@ -36,6 +36,8 @@ ORG_EXPLAINS: Final = frozenset(
         kinds.NAME, kinds.ADDRESS, kinds.EMAIL_SHAPE,
     }
 )
+# Blocking prefixes whose shared values ORG_EXPLAINS: from these blocks a seat's colleagues are no candidates.
+ORG_EXPLAINED_PREFIXES: Final = frozenset(prefix for prefix, kind in PREFIX_KIND.items() if kind in ORG_EXPLAINS)
 # What a shared verified school or company mail domain explains: its network, its enrolment
 # waves, its templates and its mailbox naming scheme. Not payment or devices: anyone can own a domain.
 DOMAIN_EXPLAINS: Final = frozenset({kinds.IP, kinds.IP_24, kinds.SIGNUP_BURST, kinds.SYSTEM_PROMPT, kinds.EMAIL_SHAPE})

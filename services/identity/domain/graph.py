@@ -43,7 +43,7 @@ from identity.domain.account import (
     unpack_times,
 )
 from identity.domain.config import LinkingConfig
-from identity.domain.evidence import PairScorer
+from identity.domain.evidence import ORG_EXPLAINED_PREFIXES, PairScorer
 from identity.domain.index import BlockIndex
 from identity.domain.normalize import (
     Address,
@@ -336,18 +336,25 @@ class IdentityGraph:
         # enough to join it.
         candidates: dict[Account, None] = {}
         per_cluster: dict[Cluster, int] = {}
+        org = account.signup.org_id if account.signup is not None else ""
         for key in keys:
-            if key[: key.index(":")] in NON_BLOCKING_PREFIXES:
+            prefix = key[: key.index(":")]
+            if prefix in NON_BLOCKING_PREFIXES:
                 continue
             count = self._index.count(key)
             if count < 2 or count > config.block_max_size:
                 continue
             members = self._index.members(key)
+            # Colleagues sharing what their org explains (its card, office network, managed devices)
+            # score only what it does not (a mailbox, an API key), and those have blocks of their own.
+            colleagues_explained = bool(org) and prefix in ORG_EXPLAINED_PREFIXES
             taken = 0
             stop = max(-1, len(members) - 1 - config.block_scan_cap)
             for position in range(len(members) - 1, stop, -1):
                 other = self._by_idx[members[position]]
                 if other is account:
+                    continue
+                if colleagues_explained and self._colleague(account, other, org):
                     continue
                 if other not in candidates:
                     cluster = other.cluster
@@ -371,6 +378,17 @@ class IdentityGraph:
                 continue
             compared[pair] = clusters
             self._compare(account, other, changes)
+
+    @staticmethod
+    def _colleague(account: Account, other: Account, org: str) -> bool:
+        """`other` is a seat of `account`'s org with nothing a comparison here could add: no link between
+        them yet (to update or drop) and not both clustered (clusters bring evidence no org explains)."""
+        signup = other.signup
+        if signup is None or signup.org_id != org:
+            return False
+        if account.cluster is not None and other.cluster is not None:
+            return False
+        return account.links is None or other not in account.links
 
     def _compare(self, a: Account, b: Account, changes: dict[str, _Change]) -> None:
         self.stats.comparisons += 1

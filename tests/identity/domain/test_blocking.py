@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from identity.domain import IdentityGraph, LinkingConfig
-from identity.synthetic import T0, billing, signup
+from identity.synthetic import T0, Event, billing, inference, signup
 
 
 def test_a_value_shared_by_ten_thousand_accounts_does_not_compare_all_pairs() -> None:
@@ -45,3 +45,47 @@ def test_same_cluster_members_are_not_compared_again() -> None:
     graph.apply_batch([billing("f201", card="farm-card", at=T0 + 999)])
     assert graph.stats.comparisons - comparisons <= graph.config.per_cluster_candidates
     assert graph.get_cluster("f201").cluster_id == cluster
+
+
+def _seats(org_id: str, count: int, *, start: int = 0) -> list[Event]:
+    """Seats of one org on its corporate card and office NAT, each with its own mailbox and key."""
+    events: list[Event] = []
+    for n in range(start, start + count):
+        account = f"{org_id}-{n}"
+        events.append(signup(account, at=T0 + n, email=f"seat{n}@{org_id}.example", ip="192.0.2.10", org_id=org_id))
+        events.append(billing(account, at=T0 + n + 1, card=f"{org_id}-card", ip="192.0.2.10"))
+    return events
+
+
+def test_colleagues_are_not_proposed_by_what_their_org_explains() -> None:
+    graph = IdentityGraph()
+    graph.apply_batch(_seats("org_acme", 30))
+    # The card, address and /24 the seats share are their employer's: no seat is compared with a colleague.
+    assert graph.stats.comparisons == 0 and graph.cluster_ids() == []
+
+    # Outsiders on the same card are still compared with the seats holding it, and linked.
+    graph.apply_batch([billing("outsider", at=T0 + 100, card="org_acme-card")])
+    assert 0 < graph.stats.comparisons <= graph.config.block_compare_cap
+    assert graph.get_links("outsider", 0.0)
+
+    # A colleague sharing what the org does not explain (an API key) is compared through that block and
+    # linked on it.
+    before = graph.stats.comparisons
+    graph.apply_batch([inference("org_acme-3", at=T0 + 200, api_key="shared-key"),
+                       inference("org_acme-7", at=T0 + 201, api_key="shared-key")])
+    assert graph.stats.comparisons > before
+    assert "org_acme-7" in {link.account_b for link in graph.get_links("org_acme-3", 0.0)} | {
+        link.account_a for link in graph.get_links("org_acme-3", 0.0)}
+
+
+def test_skipping_colleagues_changes_no_link() -> None:
+    """The same seats without org ids are compared pair by pair: every one of those comparisons stays
+    below the candidate threshold once the org explains them, so skipping them loses nothing."""
+    explained = IdentityGraph()
+    explained.apply_batch(_seats("org_acme", 30))
+    assert explained.stats.comparisons == 0 and list(explained.export_links()) == []
+    unexplained = IdentityGraph()
+    unexplained.apply_batch([e for e in _seats("org_acme", 30) if e.DESCRIPTOR.name == "BillingEvent"]
+                            + [signup(f"org_acme-{n}", at=T0 + n, email=f"seat{n}@org_acme.example", ip="192.0.2.10")
+                               for n in range(30)])
+    assert unexplained.stats.comparisons > 0  # the control: without the org the same seats are compared (and merged)
