@@ -185,20 +185,27 @@ def relay_loop(
     """Publish committed outbox rows until stopped; back off on broker errors (rows stay pending)."""
     contexts = telemetry.ActionContexts() if action_contexts is None else action_contexts
 
-    async def publish(topic: str, key: bytes, value: bytes) -> None:
+    async def publish(topic: str, key: bytes, value: bytes) -> Awaitable[object]:
+        """Hand the message to the producer; the returned future resolves on the broker's acknowledgement."""
         # --- telemetry hook: an action's publish span links to the span that decided it (the producer
         # instrumentation then carries this span's context in the record's headers); actions by kind.
         tel = telemetry.current()
         if topic != ACTIONS.name or not (tel.tracing or tel.metrics):
-            await producer.send_and_wait(settings.topic(topic), value, key=key)
-            return
+            sent: asyncio.Future[Any] = await producer.send(settings.topic(topic), value, key=key)
+            return sent
         action = enforcement_pb2.EnforcementAction.FromString(value)
         decided = contexts.get(action.action_id)
         kind = _kind_name(action.kind)
         with tel.span("enforcement publish action", links=[Link(decided)] if decided else (),
                       attributes={"distillguard.action_id": action.action_id, "distillguard.action.kind": kind}):
-            await producer.send_and_wait(settings.topic(topic), value, key=key)
-        tel.count_action(kind)
+            acknowledged: asyncio.Future[Any] = await producer.send(settings.topic(topic), value, key=key)
+
+        def count(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                tel.count_action(kind)
+
+        acknowledged.add_done_callback(count)
+        return acknowledged
         # --- end telemetry hook
 
     async def run(stop: asyncio.Event) -> None:

@@ -5,6 +5,7 @@ For tests and demos of this service (and the console's); nothing in the running 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
@@ -14,6 +15,13 @@ from distillguard.v1 import events_pb2, identity_pb2, ratepattern_pb2
 
 #: The event time the builders default to.
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def acknowledged() -> asyncio.Future[None]:
+    """A broker acknowledgement that has already arrived: what a stand-in `Publish` returns."""
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 def stamp(when: datetime) -> Timestamp:

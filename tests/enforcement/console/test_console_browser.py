@@ -25,6 +25,7 @@ from enforcement.console.server import bind
 from enforcement.domain import EnforcementDomain, OperatorStore, OutboxRelay, PolicyHolder, load_default_policy
 
 from enforcement.console.testing import FARM_MEMBERS, PASSWORD, FakeData, Seeded, add_operators, fast_hasher, outbox_rows, seed
+from enforcement.testing import acknowledged
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -180,8 +181,9 @@ def test_analyst_approves_a_farm_case_and_the_ban_is_published(page: Page, live:
     # What the outbox relay would put on enforcement.actions (the worker's relay does this with Kafka).
     sent: list[tuple[str, bytes, enforcement_pb2.EnforcementAction]] = []
 
-    async def publish(topic: str, key: bytes, value: bytes) -> None:
+    async def publish(topic: str, key: bytes, value: bytes) -> asyncio.Future[None]:
         sent.append((topic, key, enforcement_pb2.EnforcementAction.FromString(value)))
+        return acknowledged()
 
     assert live.run(OutboxRelay(live.sessions).relay_once(publish)) == len(sent) > 0
     bans = {message.account_id for topic, _, message in sent

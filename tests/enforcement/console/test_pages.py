@@ -22,7 +22,7 @@ from enforcement.console import ClusterGraph, ConsoleSettings, TemplateInfo, Tim
 from enforcement.console.testing import FARM_MEMBERS, FakeData, Seeded, csrf_of, hidden_value, outbox_rows, sign_in
 from enforcement.domain import EnforcementDomain, OutboxRelay, Verdict
 from enforcement.domain.policy import default_policy_text, load_default_policy
-from enforcement.testing import Events
+from enforcement.testing import Events, acknowledged
 
 ClientFactory = Callable[..., httpx.AsyncClient]
 AppFactory = Callable[..., Starlette]
@@ -205,8 +205,9 @@ async def test_approve_previews_then_applies_publishes_and_audits(
 
     sent: list[enforcement_pb2.EnforcementAction] = []
 
-    async def publish(topic: str, key: bytes, value: bytes) -> None:
+    async def publish(topic: str, key: bytes, value: bytes) -> asyncio.Future[None]:
         sent.append(enforcement_pb2.EnforcementAction.FromString(value))
+        return acknowledged()
 
     await OutboxRelay(sessions).relay_once(publish)
     bans = {m.account_id for m in sent if m.kind == enforcement_pb2.ACTION_KIND_BAN}

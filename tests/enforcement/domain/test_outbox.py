@@ -3,6 +3,7 @@ order, and a crash between publish and mark only ever duplicates (same action_id
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -18,20 +19,37 @@ from enforcement.domain import EnforcementDomain, OutboxRelay, Verdict
 from enforcement.domain import cases as cases_module
 from enforcement.domain import outbox as outbox_module
 from enforcement.domain import scope as scope_module
-from enforcement.testing import Events
+from enforcement.testing import Events, acknowledged
 
 
 class Broker:
-    """A stand-in for Kafka that can be told to fail; remembers what it acknowledged."""
+    """A stand-in for Kafka that can be told to fail; remembers what it acknowledged. Acknowledges at once,
+    or, with `hold_acks`, only when `acknowledge` is called (as a producer batching sends would)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_acks: bool = False) -> None:
         self.sent: list[tuple[str, bytes, enforcement_pb2.EnforcementAction]] = []
         self.fail_at: int | None = None
+        self.hold_acks = hold_acks
+        self.unacknowledged: list[asyncio.Future[None]] = []
 
-    async def publish(self, topic: str, key: bytes, value: bytes) -> None:
+    async def publish(self, topic: str, key: bytes, value: bytes) -> asyncio.Future[None]:
         if self.fail_at is not None and len(self.sent) >= self.fail_at:
             raise ConnectionError("broker unavailable")
         self.sent.append((topic, key, enforcement_pb2.EnforcementAction.FromString(value)))
+        if not self.hold_acks:
+            return acknowledged()
+        held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.unacknowledged.append(held)
+        return held
+
+    def acknowledge(self, failing: int | None = None) -> None:
+        """Resolve every held acknowledgement, the `failing`-th (0-based) with a broker error."""
+        for n, acknowledged in enumerate(self.unacknowledged):
+            if n == failing:
+                acknowledged.set_exception(ConnectionError("not acknowledged"))
+            else:
+                acknowledged.set_result(None)
+        self.unacknowledged = []
 
     def action_ids(self) -> list[str]:
         return [message.action_id for _, _, message in self.sent]
@@ -105,6 +123,45 @@ async def test_failure_mid_batch_marks_what_went_out_and_keeps_the_rest_in_order
     broker.fail_at = None
     assert await relay.relay_once(broker.publish) == 2
     assert broker.action_ids() == [a.action_id for a in committed]
+
+
+async def test_the_whole_batch_is_sent_before_any_acknowledgement_is_awaited(
+    domain: EnforcementDomain, ev: Events, relay: OutboxRelay
+) -> None:
+    committed = []
+    for i in range(5):
+        committed += await domain.handle_signal(ev.account_signal(f"s{i}", f"acct-{i}", 0.95))
+    broker = Broker(hold_acks=True)
+    relaying = asyncio.create_task(relay.relay_once(broker.publish))
+    while len(broker.sent) < 5:  # all five handed to the producer while none is acknowledged yet
+        await asyncio.sleep(0.01)
+    assert not relaying.done() and await relay.pending() == 5
+    broker.acknowledge()
+    assert await relaying == 5 and await relay.pending() == 0
+    assert broker.action_ids() == [a.action_id for a in committed]
+
+
+async def test_a_lost_acknowledgement_marks_only_the_prefix_before_it(
+    domain: EnforcementDomain, ev: Events, relay: OutboxRelay
+) -> None:
+    committed = []
+    for i in range(5):
+        committed += await domain.handle_signal(ev.account_signal(f"s{i}", f"acct-{i}", 0.95))
+    broker = Broker(hold_acks=True)
+    relaying = asyncio.create_task(relay.relay_once(broker.publish))
+    while len(broker.sent) < 5:
+        await asyncio.sleep(0.01)
+    broker.acknowledge(failing=2)
+    with pytest.raises(ConnectionError, match="not acknowledged"):
+        await relaying
+    assert await relay.pending() == 3, "the third and everything after it stay pending, in order"
+
+    broker.hold_acks = False
+    assert await relay.relay_once(broker.publish) == 3
+    ids = broker.action_ids()
+    # The 4th and 5th went out before the failure was known: published again, same action_id (a duplicate).
+    assert ids[5:] == [a.action_id for a in committed[2:]]
+    assert list(dict.fromkeys(ids)) == [a.action_id for a in committed]
 
 
 async def test_crash_between_publish_and_mark_duplicates_with_the_same_action_id(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from distillguard.casestore import Action, OutboxMessage, create_engine, session_factory, upgrade_database
 from distillguard.v1 import enforcement_pb2, events_pb2
 from enforcement.domain import EnforcementDomain, OutboxRelay, PolicyHolder, Verdict, parse_policy
-from enforcement.testing import Clock, Events
+from enforcement.testing import Clock, Events, acknowledged
 
 pytestmark = pytest.mark.integration
 
@@ -79,9 +79,10 @@ async def test_concurrent_relays_publish_each_message_once(
         await domain.handle_signal(ev.account_signal(f"s{i}", f"acct-{i:02d}", 0.75))
     sent: list[str] = []
 
-    async def slow_publish(topic: str, key: bytes, value: bytes) -> None:
+    async def slow_publish(topic: str, key: bytes, value: bytes) -> asyncio.Future[None]:
         await asyncio.sleep(0.001)
         sent.append(enforcement_pb2.EnforcementAction.FromString(value).action_id)
+        return acknowledged()
 
     relays = [OutboxRelay(pg_sessions) for _ in range(3)]
     counts = await asyncio.gather(*(relay.relay_once(slow_publish, limit=15) for relay in relays))
