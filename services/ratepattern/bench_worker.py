@@ -211,7 +211,8 @@ async def run_worker(prefix: str, events: int, profile: Path | None = None,
             result["ingesting"] = busy
             # Whether the measured window ended before the worker caught up (else it also saw idle time).
             result["ingesting_within"] = marks.get("load_done", caught_up_at) <= caught_up_at
-            [(baseline, served)] = await compare(profile_spec(port, everyone, rate, idle_s, 2.0), log=_log)
+            [(baseline, served)] = await compare(profile_spec(port, everyone, rate, idle_s, 2.0), log=_log,
+                                                 server_in_process=False)  # the worker is a subprocess
             result["caught_up"] = (baseline, served)
     finally:
         process.stdin.close()

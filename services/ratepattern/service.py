@@ -23,7 +23,7 @@ from distillguard.settings import Settings
 from distillguard.topics import CLUSTERS, DLQ_RATEPATTERN, INFERENCE, SIGNALS, SIGNUP, STATE_RATEPATTERN
 from distillguard.v1 import events_pb2, identity_pb2, ratepattern_pb2, ratepattern_pb2_grpc
 from ratepattern.domain import InferenceBatch, RatePatternConfig, RatePatternEngine
-from ratepattern.servicer import RatePatternServicer
+from ratepattern.servicer import CallsInFlight, RatePatternServicer
 
 DAY_MS: Final = 24 * 3600 * 1000
 MIN_SLICE: Final = 256  # events per slice at least: each engine call has a fixed cost
@@ -39,14 +39,18 @@ class RatePatternProcessor:
 
     Inference records are applied in slices sized to take about `slice_seconds` each, yielding to
     the event loop between slices so the gRPC API answers while a batch is being applied (the
-    engine's results do not depend on how the stream is cut into batches). `clock_ms` is the
+    engine's results do not depend on how the stream is cut into batches); with `calls`, the API's
+    calls in flight are answered before the next slice (waiting at most `max_give_way_s` per slice). `clock_ms` is the
     processing clock against which far-future occurred_at values are refused (the engine's
     `max_future_skew_ms`); it is the wall clock in production and injectable for tests.
     """
 
     def __init__(self, engine: RatePatternEngine, *, clock_ms: Callable[[], int] = wall_clock_ms,
-                 slice_seconds: float = 0.01) -> None:
+                 slice_seconds: float = 0.01, calls: CallsInFlight | None = None,
+                 max_give_way_s: float = 0.05) -> None:
         self.engine = engine
+        self._calls = calls
+        self._max_give_way_s = max_give_way_s
         # The longest window (content and shape, content_window_days) plus the allowed lateness.
         self.replay_lookback_ms: int | None = engine.config.content_window_days * DAY_MS + engine.config.allowed_lateness_ms
         self._clock_ms = clock_ms
@@ -93,6 +97,8 @@ class RatePatternProcessor:
                 self._seconds_per_event = 0.7 * self._seconds_per_event + 0.3 * per_event
                 start += size
                 await asyncio.sleep(0)  # let the gRPC API answer between slices
+                if self._calls is not None:
+                    await self._calls.give_way(self._max_give_way_s)
         for signal in signals:
             key = signal.account_id or signal.cluster_id
             result.outputs.append(OutputRecord(SIGNALS.name, key.encode(), signal.SerializeToString()))
@@ -101,12 +107,13 @@ class RatePatternProcessor:
 
 async def build(settings: Settings, producer: Any) -> ServiceParts:
     engine = RatePatternEngine(RatePatternConfig())
+    calls = CallsInFlight()
 
     def register(server: grpc.aio.Server) -> list[str]:
-        ratepattern_pb2_grpc.add_RatePatternServiceServicer_to_server(RatePatternServicer(engine), server)
+        ratepattern_pb2_grpc.add_RatePatternServiceServicer_to_server(RatePatternServicer(engine, calls), server)
         return ["distillguard.v1.RatePatternService"]
 
-    return ServiceParts(processor=RatePatternProcessor(engine), register_grpc=register)
+    return ServiceParts(processor=RatePatternProcessor(engine, calls=calls), register_grpc=register)
 
 
 def definition() -> ServiceDefinition:

@@ -9,6 +9,9 @@ loop is busy (a slice of a batch being applied) are answered by one evaluation a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -18,6 +21,46 @@ from ratepattern.domain import RatePatternEngine
 
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_TEMPLATES = 500
+
+
+class CallsInFlight:
+    """The API's calls being answered, so that ingestion can give way to them (queries before ingestion).
+
+    Every servicer method runs inside `serving()`. The processor, between slices of a batch, calls
+    `give_way(max_wait_s)`: if the API was called within the last `recent_s`, it lets calls that arrived
+    during the slice reach their handlers (a short sleep: an arriving call takes a few event-loop turns
+    before its handler runs) and then waits until none is in flight, at most `max_wait_s`. Without API
+    traffic it costs nothing. So a call waits for at most one slice of ingestion, and under sustained load
+    ingestion slows down (the backlog waits in Kafka) instead of the answers.
+    """
+
+    def __init__(self, recent_s: float = 1.0, arrival_s: float = 0.001) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._last_call = -float("inf")
+        self._recent_s = recent_s
+        self._arrival_s = arrival_s
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        self.count += 1
+        self._idle.clear()
+        self._last_call = time.monotonic()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if not self.count:
+                self._idle.set()
+
+    async def give_way(self, max_wait_s: float) -> None:
+        if time.monotonic() - self._last_call > self._recent_s:
+            return
+        await asyncio.sleep(self._arrival_s)
+        if self.count:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), max_wait_s)
 
 
 class ProfileBatcher:
@@ -69,35 +112,39 @@ class ProfileBatcher:
 
 
 class RatePatternServicer(ratepattern_pb2_grpc.RatePatternServiceServicer):
-    def __init__(self, engine: RatePatternEngine) -> None:
+    def __init__(self, engine: RatePatternEngine, calls: CallsInFlight | None = None) -> None:
         self.engine = engine
         self.profiles = ProfileBatcher(engine)
+        self.calls = CallsInFlight() if calls is None else calls
 
     async def GetAccountProfile(  # noqa: N802
         self, request: ratepattern_pb2.GetAccountProfileRequest, context: Context
     ) -> ratepattern_pb2.GetAccountProfileResponse:
-        if not request.account_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "account_id is required")
-        profile = await self.profiles.profile(request.account_id)
-        if profile is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no traffic seen for account {request.account_id!r}")
-        return ratepattern_pb2.GetAccountProfileResponse(profile=profile)
+        with self.calls.serving():
+            if not request.account_id:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "account_id is required")
+            profile = await self.profiles.profile(request.account_id)
+            if profile is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no traffic seen for account {request.account_id!r}")
+            return ratepattern_pb2.GetAccountProfileResponse(profile=profile)
 
     async def GetClusterProfile(  # noqa: N802
         self, request: ratepattern_pb2.GetClusterProfileRequest, context: Context
     ) -> ratepattern_pb2.GetClusterProfileResponse:
-        if not request.cluster_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cluster_id is required")
-        profile = self.engine.cluster_profile(request.cluster_id)
-        if profile is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown cluster {request.cluster_id!r}")
-        assert profile is not None
-        return profile
+        with self.calls.serving():
+            if not request.cluster_id:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cluster_id is required")
+            profile = self.engine.cluster_profile(request.cluster_id)
+            if profile is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown cluster {request.cluster_id!r}")
+            assert profile is not None
+            return profile
 
     async def ListTemplates(  # noqa: N802
         self, request: ratepattern_pb2.ListTemplatesRequest, context: Context
     ) -> ratepattern_pb2.ListTemplatesResponse:
-        if request.min_accounts < 0:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "min_accounts must be >= 0")
-        templates = self.engine.list_templates(int(request.min_accounts))
-        return ratepattern_pb2.ListTemplatesResponse(templates=templates[:MAX_TEMPLATES])
+        with self.calls.serving():
+            if request.min_accounts < 0:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "min_accounts must be >= 0")
+            templates = self.engine.list_templates(int(request.min_accounts))
+            return ratepattern_pb2.ListTemplatesResponse(templates=templates[:MAX_TEMPLATES])

@@ -12,7 +12,7 @@ from distillguard.pipeline import InputBatch, InputRecord
 from distillguard.v1 import ratepattern_pb2
 from ratepattern.domain import InferenceBatch, RatePatternConfig, RatePatternEngine
 from ratepattern.service import RatePatternProcessor
-from ratepattern.servicer import ProfileBatcher, RatePatternServicer
+from ratepattern.servicer import CallsInFlight, ProfileBatcher, RatePatternServicer
 from ratepattern.synthetic import T0, make_event, segment
 
 NOW_MS = (T0 + 3600) * 1000  # the processing clock of these tests: one hour after the traffic starts
@@ -140,3 +140,46 @@ async def test_profile_lookups_within_the_window_share_one_evaluation_and_a_full
     started = asyncio.get_running_loop().time()
     await asyncio.gather(*(batcher.profile(a) for a in ("acct_1", "acct_2", "acct_3")))
     assert batcher.evaluations == 2 and asyncio.get_running_loop().time() - started < 0.04
+
+
+async def test_ingestion_gives_way_to_calls_in_flight_between_slices() -> None:
+    """While an API call is being answered the processor applies no further slice (until the call ends,
+    or for at most max_give_way_s); with no recent call it does not wait at all."""
+    events: list[object] = [make_event(f"acct_{i % 5}", 30.0 * i) for i in range(3 * 256)]  # three minimum slices
+    calls = CallsInFlight()
+    engine = RatePatternEngine(RatePatternConfig())
+    processor = RatePatternProcessor(engine, clock_ms=lambda: 2**62, slice_seconds=1e-9, calls=calls,
+                                     max_give_way_s=60.0)
+    answered = asyncio.Event()
+
+    async def call() -> None:
+        with calls.serving():
+            await answered.wait()
+
+    in_flight = asyncio.create_task(call())
+    await asyncio.sleep(0)
+    processing = asyncio.create_task(processor.process(inference(events)))
+    await asyncio.sleep(0.1)
+    assert engine.stats.accepted == 256 and not processing.done()  # one slice, then waiting for the call
+    answered.set()
+    await in_flight
+    result = await asyncio.wait_for(processing, 5)
+    assert not result.rejected and engine.stats.accepted == 3 * 256
+
+    # A call that never ends holds each slice back for max_give_way_s only.
+    stuck = RatePatternProcessor(RatePatternEngine(RatePatternConfig()), clock_ms=lambda: 2**62,
+                                 slice_seconds=1e-9, calls=calls, max_give_way_s=0.01)
+    never = asyncio.create_task(call())
+    answered.clear()
+    await asyncio.sleep(0)
+    result = await asyncio.wait_for(stuck.process(inference(events)), 5)
+    assert stuck.engine.stats.accepted == 3 * 256
+    never.cancel()
+
+
+async def test_without_recent_calls_giving_way_returns_at_once() -> None:
+    calls = CallsInFlight(recent_s=1.0, arrival_s=10.0)  # a sleep would overrun the wait_for below
+    await asyncio.wait_for(calls.give_way(60.0), 1)
+    with calls.serving():
+        assert calls.count == 1
+    assert calls.count == 0

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import grpc
@@ -77,8 +77,10 @@ class LoadResult:
     max_ms: float
     send_lag_p99_ms: float  # how late the generator itself sent (timer granularity, its own CPU)
     client_cpu_share: float  # generator CPU seconds per wall second of the run
+    client_cpu_ms_per_call: float  # generator CPU per call sent (warm-up included)
     load_before: float
     load_after: float
+    server_cpu_ms_per_call: float = math.nan  # serving process CPU per call, when `compare` measured it
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -126,6 +128,7 @@ def summarize(
         p50_ms=percentile(done, 0.50), p90_ms=percentile(done, 0.90), p99_ms=percentile(done, 0.99),
         p999_ms=percentile(done, 0.999), max_ms=done[-1] if done else math.nan,
         send_lag_p99_ms=percentile(lag, 0.99), client_cpu_share=client_cpu_s / wall_s if wall_s else 0.0,
+        client_cpu_ms_per_call=1000 * client_cpu_s / len(scheduled) if scheduled else math.nan,
         load_before=load_before, load_after=load_after,
     )
 
@@ -251,22 +254,33 @@ def health_requests() -> tuple[bytes, ...]:
 
 
 async def compare(
-    service: LoadSpec, *, repeat: int = 1, log: Any = print
+    service: LoadSpec, *, repeat: int = 1, log: Any = print, server_in_process: bool = True
 ) -> list[tuple[LoadResult, LoadResult]]:
-    """`repeat` pairs of (health Check baseline, service) runs at the same rate on the same server, in turn."""
+    """`repeat` pairs of (health Check baseline, service) runs at the same rate on the same server, in turn.
+
+    With `server_in_process` (the server runs in this process, doing nothing else meanwhile), each result
+    carries the server's CPU per call: this process's CPU time over the run, all threads, per call sent."""
     baseline_spec = LoadSpec(
         target=service.target, method=HEALTH_CHECK, requests=health_requests(), rate=service.rate,
         duration_s=service.duration_s, warmup_s=service.warmup_s, channels=service.channels,
         timeout_s=service.timeout_s,
     )
     pairs = []
+    measure = _with_server_cpu if server_in_process else run_load_async
     for run in range(repeat):
-        baseline = await run_load_async(baseline_spec)
+        baseline = await measure(baseline_spec)
         log(f"run {run + 1}: {describe(baseline)}")
-        measured = await run_load_async(service)
+        measured = await measure(service)
         log(f"run {run + 1}: {describe(measured)}")
         pairs.append((baseline, measured))
     return pairs
+
+
+async def _with_server_cpu(spec: LoadSpec) -> LoadResult:
+    cpu = time.process_time()
+    result = await run_load_async(spec)
+    calls = math.ceil((spec.warmup_s + spec.duration_s) * spec.rate)
+    return replace(result, server_cpu_ms_per_call=1000 * (time.process_time() - cpu) / calls)
 
 
 def describe(result: LoadResult) -> str:
@@ -274,17 +288,25 @@ def describe(result: LoadResult) -> str:
         f"{result.method} at {result.target_rate:,.0f}/s: achieved {result.achieved_rate:,.0f}/s, "
         f"p50 {result.p50_ms:.2f} p90 {result.p90_ms:.2f} p99 {result.p99_ms:.2f} p99.9 {result.p999_ms:.2f} "
         f"max {result.max_ms:.2f} ms; {result.completed:,}/{result.measured:,} ok, errors {result.errors or 0}; "
-        f"send lag p99 {result.send_lag_p99_ms:.2f} ms, client CPU {result.client_cpu_share:.0%}; "
+        f"send lag p99 {result.send_lag_p99_ms:.2f} ms, client CPU {result.client_cpu_share:.0%} "
+        f"({result.client_cpu_ms_per_call:.2f} ms/call), server CPU {result.server_cpu_ms_per_call:.2f} ms/call; "
         f"load {result.load_before:.2f}->{result.load_after:.2f}"
     )
 
 
+def cores_needed(result: LoadResult) -> float:
+    """CPU cores the server and the generator together use at the target rate (nan if either is unknown)."""
+    return (result.server_cpu_ms_per_call + result.client_cpu_ms_per_call) * result.target_rate / 1000
+
+
 def table(pairs: Sequence[tuple[LoadResult, LoadResult]], label: str) -> list[str]:
-    """Markdown rows: baseline and service per run."""
+    """Markdown rows: baseline and service per run, with the CPU each call cost the server and the generator
+    and the cores both together need at the target rate."""
     lines = [
         "| run | calls | load average (start → end) | target/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms "
-        "| max ms | errors | generator send lag p99 ms |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| max ms | errors | generator send lag p99 ms | server CPU ms/call | generator CPU ms/call "
+        "| cores needed at target |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for run, (baseline, measured) in enumerate(pairs, 1):
         for name, result in (("baseline: health Check", baseline), (label, measured)):
@@ -293,6 +315,7 @@ def table(pairs: Sequence[tuple[LoadResult, LoadResult]], label: str) -> list[st
                 f"| {run} | {name} | {result.load_before:.2f} → {result.load_after:.2f} | {result.target_rate:,.0f} "
                 f"| {result.achieved_rate:,.0f} | {result.p50_ms:.2f} | {result.p90_ms:.2f} | {bold}{result.p99_ms:.2f}{bold} "
                 f"| {result.p999_ms:.2f} | {result.max_ms:.2f} | {sum(result.errors.values())} "
-                f"| {result.send_lag_p99_ms:.2f} |"
+                f"| {result.send_lag_p99_ms:.2f} | {result.server_cpu_ms_per_call:.2f} "
+                f"| {result.client_cpu_ms_per_call:.2f} | {cores_needed(result):.2f} |"
             )
     return lines
