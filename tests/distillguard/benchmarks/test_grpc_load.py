@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import grpc
@@ -31,6 +32,10 @@ def test_summary_leaves_out_the_warm_up_and_counts_failures() -> None:
     # nine answers between the window's start (0.5 s) and the last completion (1.3 s + 9 ms)
     assert result.achieved_rate == pytest.approx(9 / 0.809)
     assert result.client_cpu_share == pytest.approx(0.1)
+    assert result.client_cpu_ms_per_call == pytest.approx(200 / 15)
+    assert math.isnan(result.server_cpu_ms_per_call)  # only `compare` measures the server
+    measured = dataclasses.replace(result, server_cpu_ms_per_call=0.5)
+    assert grpc_load.cores_needed(measured) == pytest.approx((0.5 + 200 / 15) * 10 / 1000)
 
 
 async def test_open_loop_run_against_a_real_server_from_another_process() -> None:
@@ -43,7 +48,10 @@ async def test_open_loop_run_against_a_real_server_from_another_process() -> Non
     try:
         spec = grpc_load.LoadSpec(target=f"127.0.0.1:{port}", method=grpc_load.HEALTH_CHECK,
                                   requests=grpc_load.health_requests(), rate=100, duration_s=1.0, warmup_s=0.2)
-        result = await grpc_load.run_load_async(spec)
+        [(baseline, result)] = await grpc_load.compare(spec, log=lambda line: None)
+        assert baseline.method == result.method == grpc_load.HEALTH_CHECK
+        for run in (baseline, result):  # the server ran in this process: its CPU per call was measured
+            assert 0 < run.server_cpu_ms_per_call < 1000 and 0 < run.client_cpu_ms_per_call < 1000
         assert result.ok and result.errors == {}
         assert result.measured == result.completed == 100  # 1 s at 100/s after 20 warm-up calls
         assert 0 < result.p50_ms <= result.p90_ms <= result.p99_ms <= result.p999_ms <= result.max_ms
