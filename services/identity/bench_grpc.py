@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from distillguard.benchmarks import grpc_load
+from distillguard.benchmarks.docs import report
 from distillguard.runtime import load_definition
 from distillguard.settings import load_settings
 from distillguard.v1 import identity_pb2
@@ -129,13 +130,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--write-docs", action="store_true", help=f"write the result into {DOCS}")
     args = parser.parse_args(argv)
-    section = asyncio.run(run(args))
-    print(section)
-    if args.write_docs:
-        from distillguard.benchmarks.docs import replace_section
-
-        replace_section(DOCS, SECTION, section)
-        print(f"wrote {DOCS}", file=sys.stderr)
+    report(asyncio.run(run(args)), DOCS, SECTION, write=args.write_docs)
 
 
 if __name__ == "__main__":

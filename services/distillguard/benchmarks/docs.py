@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -21,3 +22,11 @@ def replace_section(path: Path, heading: str, section: str) -> None:
                 end = min(end, found + 1)
         text = text[:start] + section + text[end:]
     path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def report(section: str, path: Path, heading: str, *, write: bool) -> None:
+    """Print a benchmark's section; with `write`, also put it in `path` under `heading` (see replace_section)."""
+    print(section)
+    if write:
+        replace_section(path, heading, section)
+        print(f"wrote {path}", file=sys.stderr)

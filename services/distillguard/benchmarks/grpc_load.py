@@ -66,6 +66,7 @@ class LoadResult:
     method: str
     target_rate: float
     duration_s: float
+    sent: int  # calls sent, warm-up included
     measured: int  # calls scheduled in the measured window
     completed: int  # of those, answered without error
     errors: dict[str, int]  # status code name -> calls (warm-up included)
@@ -123,7 +124,8 @@ def summarize(
     else:
         achieved = 0.0
     return LoadResult(
-        method=spec.method, target_rate=spec.rate, duration_s=spec.duration_s, measured=len(window),
+        method=spec.method, target_rate=spec.rate, duration_s=spec.duration_s, sent=len(scheduled),
+        measured=len(window),
         completed=len(done), errors=dict(errors), achieved_rate=achieved,
         p50_ms=percentile(done, 0.50), p90_ms=percentile(done, 0.90), p99_ms=percentile(done, 0.99),
         p999_ms=percentile(done, 0.999), max_ms=done[-1] if done else math.nan,
@@ -279,8 +281,7 @@ async def compare(
 async def _with_server_cpu(spec: LoadSpec) -> LoadResult:
     cpu = time.process_time()
     result = await run_load_async(spec)
-    calls = math.ceil((spec.warmup_s + spec.duration_s) * spec.rate)
-    return replace(result, server_cpu_ms_per_call=1000 * (time.process_time() - cpu) / calls)
+    return replace(result, server_cpu_ms_per_call=1000 * (time.process_time() - cpu) / max(result.sent, 1))
 
 
 def describe(result: LoadResult) -> str:

@@ -125,17 +125,25 @@ async def test_failure_mid_batch_marks_what_went_out_and_keeps_the_rest_in_order
     assert broker.action_ids() == [a.action_id for a in committed]
 
 
-async def test_the_whole_batch_is_sent_before_any_acknowledgement_is_awaited(
+async def relaying_five(
     domain: EnforcementDomain, ev: Events, relay: OutboxRelay
-) -> None:
+) -> tuple[list[enforcement_pb2.EnforcementAction], Broker, asyncio.Task[int]]:
+    """Five committed actions, all handed to a broker that holds its acknowledgements, by a relay still running."""
     committed = []
     for i in range(5):
         committed += await domain.handle_signal(ev.account_signal(f"s{i}", f"acct-{i}", 0.95))
     broker = Broker(hold_acks=True)
     relaying = asyncio.create_task(relay.relay_once(broker.publish))
-    while len(broker.sent) < 5:  # all five handed to the producer while none is acknowledged yet
+    while len(broker.sent) < 5:
         await asyncio.sleep(0.01)
-    assert not relaying.done() and await relay.pending() == 5
+    return committed, broker, relaying
+
+
+async def test_the_whole_batch_is_sent_before_any_acknowledgement_is_awaited(
+    domain: EnforcementDomain, ev: Events, relay: OutboxRelay
+) -> None:
+    committed, broker, relaying = await relaying_five(domain, ev, relay)
+    assert not relaying.done() and await relay.pending() == 5  # all sent, none acknowledged yet
     broker.acknowledge()
     assert await relaying == 5 and await relay.pending() == 0
     assert broker.action_ids() == [a.action_id for a in committed]
@@ -144,13 +152,7 @@ async def test_the_whole_batch_is_sent_before_any_acknowledgement_is_awaited(
 async def test_a_lost_acknowledgement_marks_only_the_prefix_before_it(
     domain: EnforcementDomain, ev: Events, relay: OutboxRelay
 ) -> None:
-    committed = []
-    for i in range(5):
-        committed += await domain.handle_signal(ev.account_signal(f"s{i}", f"acct-{i}", 0.95))
-    broker = Broker(hold_acks=True)
-    relaying = asyncio.create_task(relay.relay_once(broker.publish))
-    while len(broker.sent) < 5:
-        await asyncio.sleep(0.01)
+    committed, broker, relaying = await relaying_five(domain, ev, relay)
     broker.acknowledge(failing=2)
     with pytest.raises(ConnectionError, match="not acknowledged"):
         await relaying
