@@ -45,6 +45,7 @@ from distillguard.v1 import events_pb2
 from ratepattern.domain import InferenceBatch, RatePatternConfig, RatePatternEngine
 
 T0 = 1_772_409_600
+_TEMPLATE_CODE = re.compile(r"datasketch|content\.py")
 SECTION = "## Rate-pattern analysis (domain)"
 _TEMPLATES = (
     "You are an expert agent. Plan the steps to {x} with the available tools, then articulate your reasoning "
@@ -155,15 +156,18 @@ def measure(stream: Stream, batch: int, repeat: int, config: RatePatternConfig) 
     engine = run_domain(values, batch, config)
 
     gc.collect()
-    tracemalloc.start()
+    tracemalloc.start(32)  # whole call stacks: what the template index builds is owned by it
     before = tracemalloc.take_snapshot()
     traced = run_domain(values, batch, config)
     gc.collect()
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
-    diffs = after.compare_to(before, "filename")
+    diffs = after.compare_to(before, "traceback")
     held = sum(s.size_diff for s in diffs)
-    template_bytes = sum(s.size_diff for s in diffs if re.search(r"datasketch|content\.py", str(s.traceback)))
+    # Template and system-prompt index: allocated anywhere below content.py or datasketch (its records,
+    # MinHash band tables and the example prompts it keeps, parsed in batch.py).
+    template_bytes = sum(s.size_diff for s in diffs
+                         if any(_TEMPLATE_CODE.search(frame.filename) for frame in s.traceback))
     active = len(traced.accounts)
     n = len(values)
     return {
@@ -217,10 +221,11 @@ def render(results: list[tuple[str, dict[str, float]]], batch: int, command: str
     slot = int(results[0][1]["slot_bytes"])
     lines += [
         "",
-        f"Account state per active account is everything the engine allocated (tracemalloc) except the template "
-        f"and system-prompt indexes, divided by the accounts in its table: the numpy columns ({slot:,} bytes per "
-        "slot, with up to 25% idle slots because capacity grows by a quarter), the account-id dictionary, per-minute touch lists "
-        "and the dedupe window (12 bytes per request within the allowed lateness: the row without content analysis shows the fixed part, the production mix's heavy accounts carry ~200 requests each in that hour). The template index is bounded "
+        f"Account state per active account is everything the engine allocated (tracemalloc, whole call stacks) "
+        f"except what the template and system-prompt indexes hold (every allocation made below content.py or "
+        f"datasketch: index records, band tables, example prompts), divided by the accounts in its table: the numpy columns ({slot:,} bytes per "
+        "slot, with up to 25% idle slots because capacity grows by a quarter), the account-id dictionary "
+        "and the dedupe window (8 bytes per request within the allowed lateness, held in 10-minute buckets: the row without content analysis shows the fixed part, the production mix's heavy accounts carry ~200 requests each in that hour). The template index is bounded "
         "by `max_templates` (10,000; segmented LRU: one-account templates evicted first) with at most "
         "`max_template_members` (4,096) members each, about 6-8 KB per template (datasketch's MinHashLSH band "
         "tables dominate); the system-prompt index by `max_system_prompts` (100,000).",

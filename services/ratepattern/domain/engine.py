@@ -112,7 +112,9 @@ class RatePatternEngine:
         self._signups = 0
         self._max_ms: int | None = None
         self._stream_start: int | None = None
-        self._minute_touched: dict[int, list[I64]] = {}
+        # Minutes with requests not yet folded into the per-hour counts. Which slots a minute touched is
+        # read back from its row of the minute ring (non-zero requests) when it is folded.
+        self._minutes_pending: set[int] = set()
         self._model_ids: dict[str, int] = {}
         self._model_first_ms: list[int] = []
         self._released: list[int] = []
@@ -352,7 +354,7 @@ class RatePatternEngine:
             day_before = np.zeros(0, dtype=np.int64)
         flat[uniq] = np.minimum(flat[uniq].astype(np.int64) + np.diff(np.append(starts, n)), _U16_MAX)
 
-        # Requests and the rpm limit per minute; remember which slots each minute touched.
+        # Requests and the rpm limit per minute; remember which minutes are yet to be folded.
         minute = t // MINUTE_MS
         key = (minute % a.minute_rows) * cap + slots
         order, starts, uniq = _group(key)
@@ -362,11 +364,7 @@ class RatePatternEngine:
         limits = np.minimum(batch.rpm_limit[rows], 65535)[order]
         flat = a.minute_limit.reshape(-1)
         flat[uniq] = np.maximum(flat[uniq], np.maximum.reduceat(limits, starts))
-        minute_of_group = minute[order][starts]
-        cut = np.flatnonzero(np.diff(minute_of_group)) + 1
-        for part in np.split(np.arange(uniq.size), cut):
-            m = int(minute_of_group[part[0]])
-            self._minute_touched.setdefault(m, []).append(uniq[part] % cap)
+        self._minutes_pending.update(np.unique(minute).tolist())
 
         # Inter-arrival gaps in stream order per account, skipping requests older than one already seen.
         order = np.argsort(slots, kind="stable")
@@ -527,14 +525,16 @@ class RatePatternEngine:
 
     def _finalize_minutes(self, before_minute: int) -> None:
         """Fold every minute before `before_minute` into per-hour limit-hugging counts."""
-        done = [m for m in self._minute_touched if m < before_minute]
+        done = sorted(m for m in self._minutes_pending if m < before_minute)
         if not done:
             return
+        self._minutes_pending.difference_update(done)
         a = self.accounts
         minutes = []
         slots_parts = []
         for m in done:
-            slots = np.unique(np.concatenate(self._minute_touched.pop(m)))
+            # The ring row still holds minute m alone: rows are cleared for a newer minute only after this.
+            slots = np.flatnonzero(a.minute_requests[m % a.minute_rows])
             slots_parts.append(slots)
             minutes.append(np.full(slots.size, m, dtype=np.int64))
         slots = np.concatenate(slots_parts)
