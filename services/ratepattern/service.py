@@ -40,9 +40,9 @@ class RatePatternProcessor:
     Inference records are applied in slices sized to take about `slice_seconds` each, yielding to
     the event loop between slices so the gRPC API answers while a batch is being applied (the
     engine's results do not depend on how the stream is cut into batches); with `calls`, the API's
-    calls in flight are answered before the next slice (waiting at most `max_give_way_s` per slice). `clock_ms` is the
-    processing clock against which far-future occurred_at values are refused (the engine's
-    `max_future_skew_ms`); it is the wall clock in production and injectable for tests.
+    calls in flight are answered before the next slice (waiting at most `max_give_way_s` per slice).
+    `clock_ms` is the processing clock against which far-future occurred_at values are refused (the
+    engine's `max_future_skew_ms`); it is the wall clock in production and injectable for tests.
     """
 
     def __init__(self, engine: RatePatternEngine, *, clock_ms: Callable[[], int] = wall_clock_ms,
