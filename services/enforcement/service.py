@@ -87,15 +87,23 @@ class EnforcementProcessor:
         A batch that finds the case store unreachable (connection refused or lost, server restarting) is retried
         whole, with backoff, for up to CASE_STORE_OUTAGE_MAX_S; meanwhile the pipeline commits no offset. Retrying
         is safe because every write is idempotent (signal inbox, payment event ids, cluster versions, upserts):
-        what an interrupted attempt did commit is skipped by the next. Any other error fails the batch at once.
+        what an interrupted attempt did commit is skipped by the next, and the verdict index is then rebuilt
+        from the case store so that it holds those commits too. Any other error fails the batch at once.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
         backoff, longest = CASE_STORE_BACKOFF_S
+        interrupted = False
         while True:
             try:
-                return await self._process_once(batch)
+                result = await self._process_once(batch)
+                if interrupted:
+                    # A COMMIT reported lost may have succeeded: its effects are in the case store, and the
+                    # retry skipped them as duplicates, so memory learns them from the store.
+                    await self.domain.rebuild_verdicts()
+                return result
             except Exception as exc:
+                interrupted = True
                 if not case_store_unreachable(exc) or loop.time() - started + backoff > CASE_STORE_OUTAGE_MAX_S:
                     raise
                 log.warning("case store unavailable (%s: %s); retrying the batch of %d records in %.2fs",

@@ -9,11 +9,12 @@ from typing import cast
 import asyncpg
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distillguard.pipeline import InputRecord
 from distillguard.v1 import enforcement_pb2, ratepattern_pb2
 from enforcement import service
-from enforcement.domain import EnforcementDomain, SignalContext
+from enforcement.domain import EnforcementDomain, PolicyHolder, SignalContext, Verdict, load_default_policy
 from enforcement.domain.cases import SignalBatch
 from enforcement.testing import Events
 
@@ -30,6 +31,11 @@ class FlakyDomain:
         self.failures = failures
         self.error = error
         self.calls = 0
+        self.rebuilds = 0
+
+    async def rebuild_verdicts(self) -> int:
+        self.rebuilds += 1
+        return 0
 
     async def handle_signals(
         self, signals: Sequence[ratepattern_pb2.RiskSignal], context: SignalContext | None = None
@@ -57,6 +63,7 @@ async def test_a_batch_that_loses_the_database_is_retried_until_it_is_back() -> 
     processor = service.EnforcementProcessor(cast(EnforcementDomain, domain))
     result = await processor.process(batch())
     assert domain.calls == 4 and result.rejected == [] and result.outputs == []
+    assert domain.rebuilds == 1, "after an interrupted attempt the verdict index is reloaded once"
 
 
 async def test_connection_refused_is_retried_too() -> None:
@@ -94,3 +101,38 @@ async def test_a_long_outage_ends_the_worker_instead_of_outliving_the_consumer_g
 ])
 def test_what_counts_as_the_case_store_being_unreachable(error: BaseException, unreachable: bool) -> None:
     assert service.case_store_unreachable(error) is unreachable
+
+
+class CommitLostOnce:
+    """A real domain whose first handle_signals commits and then reports the connection lost: what its caller
+    sees when a COMMIT succeeded but its acknowledgement never arrived (memory was not updated for it)."""
+
+    def __init__(self, real: EnforcementDomain) -> None:
+        self.real = real
+        self.lost = False
+
+    async def handle_signals(
+        self, signals: Sequence[ratepattern_pb2.RiskSignal], context: SignalContext | None = None
+    ) -> SignalBatch:
+        decided = await self.real.handle_signals(signals, context)
+        if not self.lost:
+            self.lost = True
+            self.real.verdicts.clear()  # the commit's memory update never ran
+            raise lost_connection()
+        return decided
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+async def test_a_commit_lost_but_successful_still_reaches_the_verdict_index(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    domain = EnforcementDomain(sessions, PolicyHolder(load_default_policy()))
+    await domain.start()
+    flaky = CommitLostOnce(domain)
+    processor = service.EnforcementProcessor(cast(EnforcementDomain, flaky))
+    result = await processor.process(batch())
+    assert flaky.lost and result.rejected == [] and result.outputs == []  # the retry found a duplicate
+    # The action committed by the interrupted attempt is answered from memory all the same.
+    assert domain.check("acct-1").verdict is not Verdict.ALLOW

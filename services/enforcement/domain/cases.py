@@ -358,9 +358,18 @@ class EnforcementDomain:
         return None
 
     async def rebuild_verdicts(self) -> int:
-        """Reload the verdict index from the case store; return the number of active actions loaded."""
-        index = self._verdicts
-        index.clear()
+        """Reload the verdict index from the case store; return the number of active actions loaded.
+
+        The new index is built aside and swapped in whole, under the lock that every committing call holds
+        while it updates memory: CheckAccount answers from the old index until the swap, and no commit made
+        meanwhile can be missed by the new one."""
+        async with self._lock:
+            index = self._verdicts.empty_like()
+            loaded = await self._load_verdicts(index)
+            self._verdicts = index
+        return loaded
+
+    async def _load_verdicts(self, index: VerdictIndex) -> int:
         loaded = 0
         async with self._sessions() as session:
             identifiers = await session.stream(

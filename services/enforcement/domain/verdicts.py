@@ -130,6 +130,11 @@ class VerdictIndex:
 
     # ------------------------------------------------------------------------------------------ lookups
 
+
+    def empty_like(self) -> VerdictIndex:
+        """A new, empty index with the same bounds."""
+        return VerdictIndex(max_accounts=self._max_accounts, max_identifiers_per_kind=self._max_per_kind)
+
     def check(
         self,
         account_id: str = "",

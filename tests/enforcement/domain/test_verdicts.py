@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from distillguard.casestore.models import ActionKind
@@ -123,6 +125,21 @@ async def test_rebuild_from_the_case_store_restores_every_verdict(domain: Enforc
     assert domain.check(email="one@example.com").verdict is Verdict.DENY
     assert domain.check(device_fingerprint="dev-1").verdict is Verdict.DENY
     assert domain.check(api_key_id="key-2").action_id == throttle.action_id
+
+
+async def test_checks_during_a_rebuild_are_answered_by_the_complete_old_index(
+    domain: EnforcementDomain, ev: Events
+) -> None:
+    await domain.handle_signal(ev.account_signal("s1", "acct-1", 0.95))
+    old = domain.verdicts
+    rebuilding = asyncio.create_task(domain.rebuild_verdicts())
+    answers = []
+    while not rebuilding.done():  # every turn of the loop the rebuild yields (it reads the case store)
+        answers.append(domain.check("acct-1").verdict)
+        await asyncio.sleep(0)
+    assert await rebuilding == 1
+    assert len(answers) > 1 and set(answers) == {Verdict.DENY}, "never an empty, half-loaded index"
+    assert domain.verdicts is not old and domain.check("acct-1").verdict is Verdict.DENY
 
 
 async def test_record_identifiers_skips_pairs_already_known(domain: EnforcementDomain) -> None:
