@@ -175,6 +175,8 @@ async def test_ingestion_gives_way_to_calls_in_flight_between_slices() -> None:
     result = await asyncio.wait_for(stuck.process(inference(events)), 5)
     assert stuck.engine.stats.accepted == 3 * 256
     never.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await never
 
 
 async def test_without_recent_calls_giving_way_returns_at_once() -> None:
