@@ -41,13 +41,15 @@ class RatePatternProcessor:
     the event loop between slices so the gRPC API answers while a batch is being applied (the
     engine's results do not depend on how the stream is cut into batches); with `calls`, the API's
     calls in flight are answered before the next slice (waiting at most `max_give_way_s` per slice).
+    Each engine call has a fixed cost (about 1.5 ms, a few hundred numpy operations), so slices are
+    short only while the API is in use (`calls.recent()`): `idle_slice_seconds` otherwise.
     `clock_ms` is the processing clock against which far-future occurred_at values are refused (the
     engine's `max_future_skew_ms`); it is the wall clock in production and injectable for tests.
     """
 
     def __init__(self, engine: RatePatternEngine, *, clock_ms: Callable[[], int] = wall_clock_ms,
-                 slice_seconds: float = 0.01, calls: CallsInFlight | None = None,
-                 max_give_way_s: float = 0.05) -> None:
+                 slice_seconds: float = 0.01, idle_slice_seconds: float = 0.1,
+                 calls: CallsInFlight | None = None, max_give_way_s: float = 0.05) -> None:
         self.engine = engine
         self._calls = calls
         self._max_give_way_s = max_give_way_s
@@ -55,6 +57,7 @@ class RatePatternProcessor:
         self.replay_lookback_ms: int | None = engine.config.content_window_days * DAY_MS + engine.config.allowed_lateness_ms
         self._clock_ms = clock_ms
         self._slice_seconds = slice_seconds
+        self._idle_slice_seconds = idle_slice_seconds
         self._seconds_per_event = 20e-6  # running estimate, refined by every slice
 
     def restore(self, records: Iterable[tuple[bytes, bytes]]) -> None:
@@ -88,7 +91,8 @@ class RatePatternProcessor:
             values = inference.values()
             start = 0
             while start < len(values):
-                size = min(max(int(self._slice_seconds / self._seconds_per_event), MIN_SLICE), len(values) - start)
+                budget = self._slice_seconds if self._calls is None or self._calls.recent() else self._idle_slice_seconds
+                size = min(max(int(budget / self._seconds_per_event), MIN_SLICE), len(values) - start)
                 began = time.perf_counter()
                 columns = InferenceBatch.from_protobuf_values(values[start:start + size], not_after)
                 result.rejected.extend(Rejected(inference[start + r.index], r.reason) for r in columns.rejected)

@@ -54,8 +54,12 @@ class CallsInFlight:
             if not self.count:
                 self._idle.set()
 
+    def recent(self) -> bool:
+        """Whether the API was called within the last `recent_s`."""
+        return time.monotonic() - self._last_call <= self._recent_s
+
     async def give_way(self, max_wait_s: float) -> None:
-        if time.monotonic() - self._last_call > self._recent_s:
+        if not self.recent():
             return
         await asyncio.sleep(self._arrival_s)
         if self.count:

@@ -185,3 +185,27 @@ async def test_without_recent_calls_giving_way_returns_at_once() -> None:
     with calls.serving():
         assert calls.count == 1
     assert calls.count == 0
+
+
+async def test_slices_are_short_only_while_the_api_is_in_use() -> None:
+    """Each engine call has a fixed cost, so without recent API calls a batch is applied in idle-sized
+    slices; a call in the last `recent_s` makes them short again."""
+    events: list[object] = [make_event(f"acct_{i % 5}", 30.0 * i) for i in range(4 * 256)]
+    calls = CallsInFlight(recent_s=60.0, arrival_s=0.0)
+    engine = RatePatternEngine(RatePatternConfig())
+    sizes: list[int] = []
+    apply = engine.apply_inference
+
+    def counting(batch: InferenceBatch) -> list[ratepattern_pb2.RiskSignal]:
+        sizes.append(len(batch))
+        return apply(batch)
+
+    engine.apply_inference = counting  # type: ignore[method-assign]
+    processor = RatePatternProcessor(engine, clock_ms=lambda: 2**62, slice_seconds=1e-9, idle_slice_seconds=60.0,
+                                     calls=calls)
+    await processor.process(inference(events[:512]))
+    assert sizes == [512]  # no call yet: one slice
+    with calls.serving():
+        pass
+    await processor.process(inference(events[512:]))
+    assert sizes == [512, 256, 256]  # a recent call: minimum slices
