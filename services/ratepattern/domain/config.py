@@ -96,6 +96,8 @@ class RatePatternConfig:
             raise ValueError("sample counts must be in [0, 255]")
         if not 1 <= self.content_window_days <= 14:
             raise ValueError("content_window_days must be in [1, 14]")
+        if not 2 <= self.minhash_num_perm <= 255:  # template matching counts equal values in a uint8
+            raise ValueError("minhash_num_perm must be in [2, 255]")
 
     @property
     def lateness_minutes(self) -> int:

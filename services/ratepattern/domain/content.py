@@ -1,8 +1,9 @@
 """Content analysis of sampled prompts: elicitation markers, task areas and near-duplicate templates.
 
-Templates are found with datasketch (MinHash over word 3-shingles, MinHashLSH for candidates,
-MinHash.bulk for the per-batch hashing); the only hash functions are datasketch's permutation
-family over zlib.crc32 of each shingle. The template index is bounded: at most
+Templates are found with datasketch (MinHash over word 3-shingles, MinHashLSH for candidates);
+the only hash functions are datasketch's permutation family over zlib.crc32 of each shingle,
+applied to all the shingles of a batch in one numpy pass (`minhash_rows`, bit-identical to
+MinHash.update_batch one prompt at a time). The template index is bounded: at most
 `max_templates` templates (least recently matched evicted first, in stream order, so replays
 evict the same ones) with at most `max_template_members` member accounts each; an exact-prompt
 cache of `prompt_cache_size` entries skips the hashing for repeated identical prompts.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import string
 import zlib
 from collections import OrderedDict
@@ -22,6 +24,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch.minhash import _max_hash, _mersenne_prime
 
 from ratepattern.domain.config import RatePatternConfig
 
@@ -217,6 +220,33 @@ class SharedIndex:
         return aid
 
 
+# Shingles hashed per numpy pass: bounds the (shingles x num_perm) uint64 matrix (4 MiB at 64 permutations).
+_MINHASH_CHUNK: Final = 8192
+
+
+def minhash_rows(shingle_sets: Sequence[Sequence[bytes]], permutations: tuple[npt.NDArray[np.uint64], ...]
+                 ) -> npt.NDArray[np.uint64]:
+    """MinHash values (one row per non-empty shingle list) under datasketch's permutation family
+    `permutations` (MinHash.permutations) over zlib.crc32: the values datasketch's
+    MinHash(hashfunc=zlib.crc32).update_batch gives each list, computed for all lists at once."""
+    a, b = permutations
+    rows = np.empty((len(shingle_sets), a.size), dtype=np.uint64)
+    done = 0
+    while done < len(shingle_sets):
+        end, total = done, 0
+        while end < len(shingle_sets) and (end == done or total + len(shingle_sets[end]) <= _MINHASH_CHUNK):
+            total += len(shingle_sets[end])
+            end += 1
+        chunk = shingle_sets[done:end]
+        hv = np.fromiter(map(zlib.crc32, itertools.chain.from_iterable(chunk)), dtype=np.uint64, count=total)
+        permuted = (hv[:, None] * a + b) % _mersenne_prime & _max_hash
+        starts = np.zeros(len(chunk), dtype=np.intp)
+        np.cumsum([len(c) for c in chunk[:-1]], out=starts[1:])
+        rows[done:end] = np.minimum.reduceat(permuted, starts, axis=0)
+        done = end
+    return rows
+
+
 @functools.lru_cache(maxsize=8)
 def _lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """datasketch's optimal (bands, rows) for the threshold; it integrates numerically, so once."""
@@ -246,8 +276,8 @@ class TemplateIndex:
         self._protected: OrderedDict[int, Usage] = OrderedDict()
         self._cache: OrderedDict[int, tuple[int, int, int]] = OrderedDict()
         # datasketch draws its permutation family from the seed on every construction; draw it once.
-        self._minhash_args = {"num_perm": config.minhash_num_perm, "hashfunc": zlib.crc32,
-                              "permutations": MinHash(num_perm=config.minhash_num_perm).permutations}
+        self._permutations = MinHash(num_perm=config.minhash_num_perm).permutations
+        self._min_equal = config.template_similarity * config.minhash_num_perm
         self._next_id = 1
         self.hashed_prompts = 0
 
@@ -261,7 +291,7 @@ class TemplateIndex:
         return sorted([*self._protected.items(), *self._probation.items()])
 
     def prepare(self, texts: Sequence[str], wanted: Sequence[bool]) -> dict[int, tuple[MinHash, int, int]]:
-        """MinHash (in one datasketch bulk call), markers and areas of the wanted prompts not in the cache."""
+        """MinHash (all in one pass), markers and areas of the wanted prompts not in the cache."""
         cfg = self._config
         todo: dict[int, str] = {}
         for t, w in zip(texts, wanted):
@@ -272,9 +302,9 @@ class TemplateIndex:
         if todo:
             self.hashed_prompts += len(todo)
             analysed = [analyse(t, cfg.max_shingle_words) for t in todo.values()]
-            hashes = MinHash.bulk([a[0] for a in analysed], **self._minhash_args)
-            for k, mh, (_, markers, areas) in zip(todo, hashes, analysed):
-                fresh[k] = (mh, markers, areas)
+            hashes = minhash_rows([a[0] for a in analysed], self._permutations)
+            for k, hashvalues, (_, markers, areas) in zip(todo, hashes, analysed):
+                fresh[k] = (LeanMinHash(seed=1, hashvalues=hashvalues), markers, areas)
         return fresh
 
     def assign_one(self, text: str, account: str, ts: int, wanted: bool,
@@ -333,39 +363,39 @@ class TemplateIndex:
     def _rehash(self, text: str) -> tuple[MinHash, int, int]:
         # A cached prompt whose template was evicted: hash it again.
         shingled, markers, areas = analyse(text, self._config.max_shingle_words)
-        mh = MinHash(**self._minhash_args)
-        mh.update_batch(shingled)
         self.hashed_prompts += 1
-        return mh, markers, areas
+        return LeanMinHash(seed=1, hashvalues=minhash_rows([shingled], self._permutations)[0]), markers, areas
 
-    def _best(self, mh: MinHash, candidates: list[int]) -> int:
+    def _best(self, hashvalues: npt.NDArray[np.uint32], candidates: list[int]) -> int:
         """The most similar candidate at or above the threshold (lowest id on ties), or 0."""
-        rows = np.array([self._rep_row[c] for c in candidates], dtype=np.int64)
-        equal = np.count_nonzero(self._reps.take(rows, axis=0) == mh.hashvalues.astype(np.uint32), axis=1)
-        best = int(np.argmax(equal))
-        return candidates[best] if equal[best] >= self._config.template_similarity * self._reps.shape[1] else 0
+        rows = np.fromiter(map(self._rep_row.__getitem__, candidates), dtype=np.intp, count=len(candidates))
+        same = self._reps.take(rows, axis=0) == hashvalues
+        equal = np.add.reduce(same.view(np.uint8), axis=1, dtype=np.uint8)  # at most num_perm <= 255
+        best = int(equal.argmax())
+        return candidates[best] if equal[best] >= self._min_equal else 0
 
     def _match(self, mh: MinHash, text: str, ts: int, own: Sequence[int] = ()) -> int:
+        hashvalues = mh.hashvalues.astype(np.uint32)
         mine = sorted({t for t in own if t in self._rep_row})
         if mine:
-            found = self._best(mh, mine)
+            found = self._best(hashvalues, mine)
             if found:
                 return found
         candidates = sorted(self._lsh.query(mh))
         if candidates:
-            found = self._best(mh, candidates)
+            found = self._best(hashvalues, candidates)
             if found:
                 return found
         tid = self._next_id
         self._next_id += 1
-        self._lsh.insert(tid, LeanMinHash(mh))
+        self._lsh.insert(tid, mh)  # the index keeps the band hashes only
         if not self._free_rows:
             size = self._reps.shape[0]
             self._reps = np.concatenate([self._reps, np.zeros_like(self._reps)])
             self._free_rows = list(range(2 * size - 1, size - 1, -1))
         row = self._free_rows.pop()
         self._rep_row[tid] = row
-        self._reps[row] = mh.hashvalues
+        self._reps[row] = hashvalues
         self._probation[tid] = Usage(ts, ts, example=text[: self._config.template_example_chars])
         while len(self) > self._config.max_templates:
             self._evict(self._probation if len(self._probation) > 1 else self._protected)
