@@ -139,6 +139,13 @@ class RunningService:
         self._producer: Any = None
         self.telemetry: telemetry.Telemetry = telemetry.DISABLED
 
+    @property
+    def parts(self) -> ServiceParts:
+        """The started service's parts (its processor, gRPC registration, close hook)."""
+        if self._parts is None:
+            raise RuntimeError("the service is not started")
+        return self._parts
+
     async def start(self, port: int | None = None) -> None:
         settings = self.settings
         self.telemetry = telemetry.configure(self.definition.name, settings)  # telemetry hook: once per process
