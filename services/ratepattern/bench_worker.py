@@ -192,7 +192,8 @@ async def run_worker(prefix: str, events: int, profile: Path | None = None,
 
     extra = ["--profile", str(profile)] if profile is not None else []
     process = await asyncio.create_subprocess_exec(
-        *_command("worker", prefix, events, extra), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        *_command("worker", prefix, events, extra), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        limit=1 << 26)  # a result line lists every account counted
     assert process.stdout is not None and process.stdin is not None
     try:
         line = await asyncio.wait_for(process.stdout.readline(), 180)
