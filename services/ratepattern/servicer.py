@@ -32,9 +32,14 @@ class CallsInFlight:
     before its handler runs) and then waits until none is in flight, at most `max_wait_s`. Without API
     traffic it costs nothing. So a call waits for at most one slice of ingestion, and under sustained load
     ingestion slows down (the backlog waits in Kafka) instead of the answers.
+
+    `recent_s` is long on purpose: the processor also cuts short slices only while `recent()`, and a
+    call counts from when its handler starts, which takes a few event-loop turns. With a short memory,
+    a stretch of slow slices could starve handlers past it, which lengthens the slices, which starves
+    them further (p99 0.5 s at 500 calls/s with 1 s, 0.1 s with 10 s; docs/benchmarks.md).
     """
 
-    def __init__(self, recent_s: float = 1.0, arrival_s: float = 0.001) -> None:
+    def __init__(self, recent_s: float = 10.0, arrival_s: float = 0.001) -> None:
         self.count = 0
         self._idle = asyncio.Event()
         self._idle.set()
