@@ -28,8 +28,8 @@ class Recorder:
         done.set_result(None)
         return done
 
-    async def commit(self) -> None:
-        self.log.append(("commit", "", None))
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.log.append(("commit", repr(sorted((tp.topic, tp.partition, o) for tp, o in offsets.items())), None))
 
 
 class Echo:
@@ -63,6 +63,7 @@ async def test_a_batch_reaches_the_processor_in_order_and_commits_after_its_effe
         TopicPartition("p.events.signup", 0): [record("p.events.signup", 1, b"s")],
     }
     await pipeline._process_batch(fetched)
+    await pipeline.committed()
 
     assert [(r.topic, r.offset, r.value) for r in processor.seen] == [
         ("events.inference", 5, b"a"), ("events.inference", 7, b"b"), ("events.signup", 1, b"s")]
@@ -71,10 +72,54 @@ async def test_a_batch_reaches_the_processor_in_order_and_commits_after_its_effe
     assert [topic for _, topic, _ in sends] == ["p.risk.signals"] * 3 + ["p.dlq.ratepattern"]
     letter = events_pb2.DeadLetter.FromString(sends[-1][2] or b"")
     assert (letter.source_topic, letter.source_offset, letter.reason) == ("p.events.inference", 6, "record has no value")
-    assert io.log[-1][0] == "commit"
+    assert io.log[-1] == ("commit", "[('p.events.inference', 0, 8), ('p.events.signup', 0, 2)]", None)
     assert pipeline.stats.records == 4 and pipeline.stats.rejected == 1 and pipeline.stats.outputs == 3
     assert pipeline.stats.first_batch_at is not None and pipeline.stats.last_commit_at is not None
     assert pipeline.stats.last_commit_at >= pipeline.stats.first_batch_at
+
+
+class SlowCommits(Recorder):
+    """Commits that complete only when released, or fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.fail = False
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await super().commit(offsets)
+        await self.release.wait()
+        if self.fail:
+            raise RuntimeError("commit refused")
+
+
+async def test_a_commit_overlaps_the_next_batch_and_commits_stay_in_order() -> None:
+    settings = load_settings(topic_prefix="p.")
+    io, processor = SlowCommits(), Echo()
+    pipeline = BatchPipeline(settings, "ratepattern", (SIGNUP, INFERENCE), DLQ_RATEPATTERN, STATE_RATEPATTERN,
+                             processor, io)
+    pipeline._consumer = io
+    tp = TopicPartition("p.events.inference", 0)
+    await pipeline._process_batch({tp: [record(tp.topic, 0, b"a")]})
+    # The first commit is in flight: the next batch is processed meanwhile, but its commit waits.
+    second = asyncio.create_task(pipeline._process_batch({tp: [record(tp.topic, 1, b"b")]}))
+    await asyncio.sleep(0.01)
+    assert [r.offset for r in processor.seen] == [0, 1]
+    assert [e[1] for e in io.log if e[0] == "commit"] == ["[('p.events.inference', 0, 1)]"]
+    assert pipeline.stats.records == 0  # records count once committed
+    io.release.set()
+    await second
+    await pipeline.committed()
+    assert [e[1] for e in io.log if e[0] == "commit"] == ["[('p.events.inference', 0, 1)]",
+                                                          "[('p.events.inference', 0, 2)]"]
+    assert pipeline.stats.records == 2 and pipeline.stats.batches == 2
+
+    # A failed commit is raised by the pipeline, not lost.
+    io.fail = True
+    await pipeline._process_batch({tp: [record(tp.topic, 2, b"c")]})
+    with pytest.raises(RuntimeError, match="commit refused"):
+        await pipeline.committed()
+    assert pipeline.stats.records == 2
 
 
 def test_an_input_batch_reads_like_the_list_of_its_records() -> None:
