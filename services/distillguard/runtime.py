@@ -8,12 +8,13 @@ a `definition()` returning a ServiceDefinition; this module owns everything else
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import faust
 import grpc
@@ -122,6 +123,26 @@ def build_grpc_server(parts: ServiceParts, tel: telemetry.Telemetry, ready: asyn
     return server, names
 
 
+# Collect the youngest generation every 10,000 net container allocations (CPython's default: 700), the
+# middle one every 50 of those and the oldest every 100 of those (and, as always, only once the objects
+# that survived into it grew by a quarter).
+GC_THRESHOLDS: Final = (10_000, 50, 100)
+
+
+def configure_gc() -> None:
+    """Garbage-collector settings for a worker whose domain state is a large, long-lived heap.
+
+    With CPython's defaults a worker spends seconds per million events in collections, and a full
+    collection of a rate-pattern worker holding 10,000 templates pauses it for ~0.1-0.3 s (every call
+    waiting on the API with it). Objects made while starting (modules, classes, the service's parts)
+    are collected once and then frozen: they live as long as the process and leave every later scan.
+    Idempotent; process-wide.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 class RunningService:
     """The parts of a started service, for tests and the supervisor."""
 
@@ -167,6 +188,7 @@ class RunningService:
         if self.port == 0:
             raise RuntimeError(f"could not bind gRPC port {settings.grpc_host}:{wanted}")
         await server.start()
+        configure_gc()
         self._tasks.append(asyncio.create_task(self.pipeline.run(self.stop_event), name="pipeline"))
         self._health_task = asyncio.create_task(self._serve_when_recovered(names), name="health")
         for background in parts.background:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from distillguard.runtime import RunningService, ServiceNotAvailable, load_definition
+from distillguard.runtime import GC_THRESHOLDS, RunningService, ServiceNotAvailable, configure_gc, load_definition
 from distillguard.settings import Settings
 from distillguard.v1 import identity_pb2, identity_pb2_grpc
 
@@ -44,3 +45,14 @@ async def test_service_serves_until_stopped_and_reports_health(kafka_settings: S
     finally:
         await service.stop()
     await asyncio.wait_for(waiter, 10)
+
+
+def test_configure_gc_freezes_start_up_objects_and_raises_the_thresholds() -> None:
+    before = gc.get_threshold()
+    try:
+        configure_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 1000  # modules, classes: out of every later scan
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
