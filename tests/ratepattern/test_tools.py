@@ -52,3 +52,12 @@ def test_worker_bench_renders_its_section() -> None:
     assert section.startswith(bench_worker.SECTION)
     assert "| production-mix | 1,000 | 5 | 200,000 | **50,000** | **25%** | 12.0 | 2.5 | 3 | 1 | 300 MB |" in section
     assert "load average 0.50-0.70" in section
+    assert "interleaved pair" not in section  # one pair: nothing to add
+    assert "raw consumer: **met** (50,000 events/s, 25%)." in section
+    row.worker = {**worker, "events_per_s": 39_000.0}
+    assert "raw consumer: **not met** (39,000 events/s, 20%)." in bench_worker.render(
+        [row], "python -m ratepattern.bench_worker --events 1000", 1, 0, 10)
+    row.worker = worker
+    row.ratios = [0.31, 0.224]
+    section = bench_worker.render([row], "python -m ratepattern.bench_worker --events 1000", 2, 0, 10)
+    assert "in run order (this machine's speed drifts between runs): production-mix 31%, 22%." in section
