@@ -16,7 +16,7 @@ import asyncio
 import time
 import uuid
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from distillguard.casestore import upgrade_database
 from distillguard.evaluation.inputs import InputIssues, inference_requests, load_decisions, load_labels
 from distillguard.evaluation.metrics import Evaluation, evaluate
 from distillguard.evaluation.report import summary_lines, write_json, write_markdown
+from distillguard.pipeline import BatchProcessor
 from distillguard.replay import replay_file
 from distillguard.runtime import RunningService, load_definition
 from distillguard.settings import Settings, load_settings
@@ -42,6 +43,8 @@ class DetectionRun:
     replay_seconds: float
     slices: int
     events: int
+    # Each service's processor as the replay left it (its domain state, for checks beyond the decisions).
+    processors: dict[str, BatchProcessor] = field(default_factory=dict)
 
 
 async def fresh_database(base_url: str) -> str:
@@ -65,12 +68,14 @@ async def run_detection(settings: Settings, events: Path, labels_path: Path, out
     await upgrade_database(settings.database_url)
     groups = {name: load_definition(name).inputs for name in SERVICES}
     started = time.perf_counter()
+    processors: dict[str, BatchProcessor] = {}
     async with AsyncExitStack() as stack:
         for name in SERVICES:
             service = RunningService(settings, load_definition(name))
             await service.start(port=0)
             stack.push_async_callback(service.stop)
             await service.ready()
+            processors[name] = service.parts.processor
         replayed = await replay_file(settings, str(events), out / "rejects.jsonl", groups,
                                      slice_hours=slice_hours, timeout_s=timeout_s,
                                      pending_actions=pending_actions_counter(settings))
@@ -85,7 +90,7 @@ async def run_detection(settings: Settings, events: Path, labels_path: Path, out
     write_json(evaluation, out / "report.json")
     write_markdown(evaluation, out / "report.md", {"events": str(events), "labels": str(labels_path),
                                                    "decisions": str(decisions_path)})
-    return DetectionRun(evaluation, seconds, replayed.slices, replayed.published.lines)
+    return DetectionRun(evaluation, seconds, replayed.slices, replayed.published.lines, processors)
 
 
 def isolated_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
