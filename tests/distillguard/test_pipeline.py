@@ -50,12 +50,17 @@ def record(topic: str, offset: int, value: bytes | None) -> ConsumerRecord[bytes
     return ConsumerRecord(topic, 0, offset, 0, 0, b"k", value, None, 1, len(value or b""), [("h", b"1")])
 
 
-async def test_a_batch_reaches_the_processor_in_order_and_commits_after_its_effects() -> None:
-    settings = load_settings(topic_prefix="p.")
-    io, processor = Recorder(), Echo()
-    pipeline = BatchPipeline(settings, "ratepattern", (SIGNUP, INFERENCE), DLQ_RATEPATTERN, STATE_RATEPATTERN,
-                             processor, io)
+def pipeline_on(io: Recorder, processor: Echo) -> BatchPipeline:
+    """A rate-pattern pipeline (topic prefix "p.") whose producer and consumer are `io`."""
+    pipeline = BatchPipeline(load_settings(topic_prefix="p."), "ratepattern", (SIGNUP, INFERENCE), DLQ_RATEPATTERN,
+                             STATE_RATEPATTERN, processor, io)
     pipeline._consumer = io
+    return pipeline
+
+
+async def test_a_batch_reaches_the_processor_in_order_and_commits_after_its_effects() -> None:
+    io, processor = Recorder(), Echo()
+    pipeline = pipeline_on(io, processor)
     fetched: dict[TopicPartition, list[Any]] = {
         TopicPartition("p.events.inference", 0): [record("p.events.inference", 5, b"a"),
                                                    record("p.events.inference", 6, None),  # a tombstone
@@ -94,11 +99,8 @@ class SlowCommits(Recorder):
 
 
 async def test_a_commit_overlaps_the_next_batch_and_commits_stay_in_order() -> None:
-    settings = load_settings(topic_prefix="p.")
     io, processor = SlowCommits(), Echo()
-    pipeline = BatchPipeline(settings, "ratepattern", (SIGNUP, INFERENCE), DLQ_RATEPATTERN, STATE_RATEPATTERN,
-                             processor, io)
-    pipeline._consumer = io
+    pipeline = pipeline_on(io, processor)
     tp = TopicPartition("p.events.inference", 0)
     await pipeline._process_batch({tp: [record(tp.topic, 0, b"a")]})
     # The first commit is in flight: the next batch is processed meanwhile, but its commit waits.
