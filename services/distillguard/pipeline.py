@@ -374,7 +374,12 @@ class BatchPipeline:
     async def _commit_batch(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int], started: float,
                             fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], batch: InputBatch,
                             empty: int, result: BatchResult) -> None:
-        await consumer.commit(offsets)
+        # A partition revoked meanwhile (a rebalance) is not this consumer's to commit: its new owner
+        # re-reads those records, which the domains dedupe.
+        assigned = consumer.assignment()
+        owned = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if owned:
+            await consumer.commit(owned)
         self.stats.last_commit_at = time.perf_counter()
         elapsed = self.stats.last_commit_at - started
         self.stats.batches += 1

@@ -19,14 +19,18 @@ from distillguard.v1 import events_pb2
 class Recorder:
     """Producer and consumer stand-in: records sends and commits in order."""
 
-    def __init__(self) -> None:
-        self.log: list[tuple[str, str, bytes | None]] = []
-
     async def send(self, topic: str, value: bytes | None, key: bytes | None = None) -> asyncio.Future[None]:
         self.log.append(("send", topic, value))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, str, bytes | None]] = []
+        self.assigned = {TopicPartition("p.events.inference", 0), TopicPartition("p.events.signup", 0)}
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.log.append(("commit", repr(sorted((tp.topic, tp.partition, o) for tp, o in offsets.items())), None))
@@ -116,12 +120,19 @@ async def test_a_commit_overlaps_the_next_batch_and_commits_stay_in_order() -> N
                                                           "[('p.events.inference', 0, 2)]"]
     assert pipeline.stats.records == 2 and pipeline.stats.batches == 2
 
+    # A partition revoked before its commit is not committed (its new owner re-reads it).
+    io.assigned = {TopicPartition("p.events.signup", 0)}
+    await pipeline._process_batch({tp: [record(tp.topic, 2, b"c")]})
+    await pipeline.committed()
+    assert len([e for e in io.log if e[0] == "commit"]) == 2 and pipeline.stats.records == 3
+    io.assigned.add(tp)
+
     # A failed commit is raised by the pipeline, not lost.
     io.fail = True
-    await pipeline._process_batch({tp: [record(tp.topic, 2, b"c")]})
+    await pipeline._process_batch({tp: [record(tp.topic, 3, b"d")]})
     with pytest.raises(RuntimeError, match="commit refused"):
         await pipeline.committed()
-    assert pipeline.stats.records == 2
+    assert pipeline.stats.records == 3
 
 
 def test_an_input_batch_reads_like_the_list_of_its_records() -> None:
