@@ -112,9 +112,11 @@ def summarize(
     """The measured window's figures from per-call schedules, latencies (seconds; None = failed) and send lags.
 
     Calls scheduled before `spec.warmup_s` (relative to the first scheduled call) are warm-up and left out.
+    Schedules are absolute clock readings (about 1e4 s), so `origin + 0.2 - origin` can come out a few
+    femtoseconds short of 0.2: the comparison allows a microsecond, far below any call interval.
     """
     start = scheduled[0] if scheduled else 0.0
-    window = [i for i, at in enumerate(scheduled) if at - start >= spec.warmup_s]
+    window = [i for i, at in enumerate(scheduled) if at - start >= spec.warmup_s - 1e-6]
     done = sorted(latencies[i] * 1000 for i in window if latencies[i] is not None)  # type: ignore[operator]
     lag = sorted(lags[i] * 1000 for i in window)
     if window and done:

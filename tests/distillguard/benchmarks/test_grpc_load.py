@@ -38,6 +38,17 @@ def test_summary_leaves_out_the_warm_up_and_counts_failures() -> None:
     assert grpc_load.cores_needed(measured) == pytest.approx((0.5 + 200 / 15) * 10 / 1000)
 
 
+def test_the_warm_up_cut_survives_clock_sized_schedules() -> None:
+    # Schedules are absolute clock readings: here origin + 20 / 100 - origin is a hair below 0.2 s.
+    spec = grpc_load.LoadSpec(target="x", method="/m", requests=(b"",), rate=100, duration_s=1, warmup_s=0.2)
+    origin = 49593.9652004849
+    assert (origin + 20 * (1.0 / 100)) - origin < 0.2
+    scheduled = [origin + i * (1.0 / 100) for i in range(120)]
+    result = grpc_load.summarize(spec, scheduled, [0.001] * 120, [0.0] * 120, {}, client_cpu_s=0.1, wall_s=1.2,
+                                 load_before=0.0, load_after=0.0)
+    assert result.measured == result.completed == 100
+
+
 async def test_open_loop_run_against_a_real_server_from_another_process() -> None:
     server = grpc.aio.server()
     servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
