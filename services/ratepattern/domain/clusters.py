@@ -25,7 +25,8 @@ class ClusterRegistry:
     """Latest membership per cluster and the cluster of each account.
 
     An update whose version is not newer than the one held is stale and ignored. A merge lists the
-    absorbed clusters, which are dropped; an account belongs to the cluster that last listed it.
+    absorbed clusters, which are dropped; an account belongs to the cluster that last listed it, and a
+    cluster whose members all moved to others is dropped too.
     """
 
     def __init__(self) -> None:
@@ -64,6 +65,8 @@ class ClusterRegistry:
                 other = self.clusters.get(previous)
                 if other is not None:
                     other.members = [a for a in other.members if a != account]
+                    if not other.members:  # every member moved here: nothing is left to score
+                        del self.clusters[previous]
             self.cluster_of[account] = cid
         if current is None:
             current = self.clusters[cid] = Cluster(cid, update.version, members)

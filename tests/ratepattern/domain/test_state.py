@@ -86,6 +86,10 @@ def test_cluster_updates_stale_versions_and_merges(engine_factory: Factory) -> N
         cluster_id="c1", members=["a", "b", "c"], removed_members=["d"], version=4))
     profile = engine.account_profile("d")
     assert profile is not None and profile.cluster_id == ""
+    # Every member of c3 listed by another cluster (without naming c3 absorbed): c3 is gone, not empty.
+    engine.apply_cluster_update(identity_pb2.ClusterUpdate(cluster_id="c3", members=["d"], version=1))
+    engine.apply_cluster_update(identity_pb2.ClusterUpdate(cluster_id="c1", members=["a", "b", "c", "d"], version=5))
+    assert engine.cluster_profile("c3") is None and "c3" not in engine.clusters.clusters
 
 
 def test_profiles_of_unknown_subjects_are_none(engine_factory: Factory) -> None:
