@@ -229,6 +229,8 @@ def minhash_rows(shingle_sets: Sequence[Sequence[bytes]], permutations: tuple[np
     """MinHash values (one row per non-empty shingle list) under datasketch's permutation family
     `permutations` (MinHash.permutations) over zlib.crc32: the values datasketch's
     MinHash(hashfunc=zlib.crc32).update_batch gives each list, computed for all lists at once."""
+    if not all(shingle_sets):
+        raise ValueError("every prompt needs at least one shingle (analyse gives b'' to an empty one)")
     a, b = permutations
     rows = np.empty((len(shingle_sets), a.size), dtype=np.uint64)
     done = 0

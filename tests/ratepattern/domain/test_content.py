@@ -25,6 +25,8 @@ def test_batch_minhash_equals_datasketch_update_batch(monkeypatch: pytest.Monkey
     rows = minhash_rows(shingles, permutations)
     assert rows.dtype == np.uint64 and rows.shape == (len(prompts), 64)
     assert all(np.array_equal(r, e) for r, e in zip(rows, expected))
+    with pytest.raises(ValueError, match="at least one shingle"):
+        minhash_rows([[b"a"], []], permutations)
 
 
 def test_template_matching_needs_a_permutation_count_a_byte_can_count() -> None:
